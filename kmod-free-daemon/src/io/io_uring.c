@@ -1,0 +1,147 @@
+/* io_uring backend (liburing). One ring per engine, completions signalled through an eventfd
+ * registered with the ring so the reactor sees io_uring like any other fd.
+ *
+ * Probing: io_uring can be missing (old kernel: ENOSYS), disabled by the
+ * kernel.io_uring_disabled sysctl (EPERM) or blocked by a container's seccomp profile (EPERM or
+ * ENOSYS). Opening the ring is the probe; then the opcodes we use are checked, because a ring
+ * that opens but refuses IORING_OP_FALLOCATE would fail requests at run time instead. */
+#include "io/io_engine.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+struct uring_engine {
+    struct io_engine base;
+    struct io_uring ring;
+    unsigned unsubmitted;
+};
+
+static int uring_queue(struct io_engine *e, struct io_req *req)
+{
+    struct uring_engine *u = (struct uring_engine *)e;
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+    if (!sqe) {
+        /* SQ ring full of unsubmitted entries: push them and try once more. */
+        io_uring_submit(&u->ring);
+        u->unsubmitted = 0;
+        sqe = io_uring_get_sqe(&u->ring);
+        if (!sqe)
+            return -EAGAIN;
+    }
+    char *buf = (char *)req->buf + req->done_bytes;
+    uint64_t off = req->off + req->done_bytes;
+    unsigned len = (unsigned)(req->len - req->done_bytes);
+    switch (req->op) {
+    case IO_READ:
+        io_uring_prep_read(sqe, req->fd, buf, len, off);
+        break;
+    case IO_WRITE:
+        io_uring_prep_write(sqe, req->fd, buf, len, off);
+        if (req->flags & IO_F_FUA)
+            sqe->rw_flags = RWF_DSYNC;
+        break;
+    case IO_FSYNC:
+        io_uring_prep_fsync(sqe, req->fd, IORING_FSYNC_DATASYNC);
+        break;
+    case IO_FALLOCATE:
+        io_uring_prep_fallocate(sqe, req->fd, req->falloc_mode, (off_t)req->off, (off_t)req->len);
+        break;
+    }
+    io_uring_sqe_set_data(sqe, req);
+    u->unsubmitted++;
+    return 0;
+}
+
+static void uring_flush(struct io_engine *e)
+{
+    struct uring_engine *u = (struct uring_engine *)e;
+    if (u->unsubmitted) {
+        io_uring_submit(&u->ring);
+        u->unsubmitted = 0;
+    }
+}
+
+static void uring_reap(struct io_engine *e)
+{
+    struct uring_engine *u = (struct uring_engine *)e;
+    uint64_t v;
+    ssize_t r = read(e->fd, &v, sizeof(v)); /* clear the eventfd before looking at the ring */
+    (void)r;
+    struct io_uring_cqe *cqe;
+    while (io_uring_peek_cqe(&u->ring, &cqe) == 0) {
+        struct io_req *req = io_uring_cqe_get_data(cqe);
+        int res = cqe->res;
+        io_uring_cqe_seen(&u->ring, cqe);
+        io_engine_complete(e, req, res);
+    }
+}
+
+static void uring_destroy(struct io_engine *e)
+{
+    struct uring_engine *u = (struct uring_engine *)e;
+    io_uring_queue_exit(&u->ring);
+    close(e->fd);
+    free(u);
+}
+
+static const struct io_engine_ops uring_ops = {
+    .name = "io_uring",
+    .queue = uring_queue,
+    .flush = uring_flush,
+    .reap = uring_reap,
+    .destroy = uring_destroy,
+};
+
+struct io_engine *io_uring_engine_open(unsigned depth, char *err, size_t errlen)
+{
+    struct uring_engine *u = calloc(1, sizeof(*u));
+    if (!u) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    /* The ring is only ever used from its reactor thread: tell the kernel, which lets it skip
+     * cross-thread wakeups. Older kernels refuse these flags, so retry without them. */
+    struct io_uring_params p = {.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN};
+    int r = io_uring_queue_init_params(depth, &u->ring, &p);
+    if (r == -EINVAL) {
+        memset(&p, 0, sizeof(p));
+        r = io_uring_queue_init_params(depth, &u->ring, &p);
+    }
+    if (r < 0) {
+        snprintf(err, errlen, "io_uring_setup: %s%s", strerror(-r),
+                 r == -EPERM ? " (disabled by sysctl kernel.io_uring_disabled or seccomp)" : "");
+        free(u);
+        return NULL;
+    }
+    struct io_uring_probe *probe = io_uring_get_probe_ring(&u->ring);
+    if (!probe || !io_uring_opcode_supported(probe, IORING_OP_READ) ||
+        !io_uring_opcode_supported(probe, IORING_OP_WRITE) ||
+        !io_uring_opcode_supported(probe, IORING_OP_FSYNC) ||
+        !io_uring_opcode_supported(probe, IORING_OP_FALLOCATE)) {
+        snprintf(err, errlen, "io_uring lacks READ/WRITE/FSYNC/FALLOCATE (kernel too old)");
+        if (probe)
+            io_uring_free_probe(probe);
+        io_uring_queue_exit(&u->ring);
+        free(u);
+        return NULL;
+    }
+    io_uring_free_probe(probe);
+    int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd < 0 || io_uring_register_eventfd(&u->ring, efd) < 0) {
+        snprintf(err, errlen, "io_uring eventfd: %s", strerror(errno));
+        if (efd >= 0)
+            close(efd);
+        io_uring_queue_exit(&u->ring);
+        free(u);
+        return NULL;
+    }
+    u->base.ops = &uring_ops;
+    u->base.fd = efd;
+    u->base.depth = p.cq_entries ? p.cq_entries : depth;
+    return &u->base;
+}
