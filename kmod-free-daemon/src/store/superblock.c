@@ -51,7 +51,7 @@ void superblock_encode(const struct superblock *sb, uint8_t out[SUPERBLOCK_BYTES
     put32(out + 40, sb->block_size);
     put32(out + 44, sb->flags);
     put64(out + 48, sb->created);
-    strncpy((char *)out + 56, sb->name, VOLUME_NAME_MAX);
+    memcpy(out + 56, sb->name, strnlen(sb->name, VOLUME_NAME_MAX));
     put32(out + SB_CRC_OFF, crc32c(0, out, SB_CRC_OFF));
 }
 

@@ -1,0 +1,132 @@
+/* Control API handlers: validate the request, call the registry, shape the answer. Every error
+ * carries a machine-readable code next to the human message, so scripts and tandem-csi can map
+ * errors (not_found -> NOT_FOUND, exists -> ALREADY_EXISTS) without parsing sentences. */
+#include "ctl/ctl_server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static struct json_object *fail(const char *code, const char *msg)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "ok", json_object_new_boolean(0));
+    json_object_object_add(o, "code", json_object_new_string(code));
+    json_object_object_add(o, "error", json_object_new_string(msg));
+    return o;
+}
+
+static struct json_object *ok(void)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "ok", json_object_new_boolean(1));
+    return o;
+}
+
+static const char *code_of(int err)
+{
+    switch (err) {
+    case ENOENT:
+        return "not_found";
+    case EEXIST:
+        return "exists";
+    case EBUSY:
+        return "busy";
+    case EINVAL:
+        return "invalid";
+    case ENOSPC:
+    case EFBIG:
+        return "no_space";
+    default:
+        return "internal";
+    }
+}
+
+static const char *get_string(struct json_object *req, const char *key)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(req, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static struct json_object *volume_create(struct registry *reg, struct json_object *req)
+{
+    const char *name = get_string(req, "name");
+    struct json_object *sz;
+    if (!name)
+        return fail("invalid", "volume.create needs \"name\"");
+    if (!json_object_object_get_ex(req, "size", &sz) || !json_object_is_type(sz, json_type_int) ||
+        json_object_get_int64(sz) <= 0)
+        return fail("invalid", "volume.create needs a positive integer \"size\" in bytes");
+    char err[768];
+    if (registry_create(reg, name, (uint64_t)json_object_get_int64(sz), err, sizeof(err)) < 0)
+        return fail(code_of(errno), err);
+    struct json_object *o = ok();
+    json_object_object_add(o, "volume", registry_status_json(reg, name));
+    return o;
+}
+
+static struct json_object *volume_delete(struct registry *reg, struct json_object *req)
+{
+    const char *name = get_string(req, "name");
+    if (!name)
+        return fail("invalid", "volume.delete needs \"name\"");
+    char err[768];
+    if (registry_delete(reg, name, err, sizeof(err)) < 0)
+        return fail(code_of(errno), err);
+    return ok();
+}
+
+static struct json_object *volume_status(struct registry *reg, struct json_object *req)
+{
+    const char *name = get_string(req, "name");
+    if (!name)
+        return fail("invalid", "volume.status needs \"name\"");
+    struct json_object *v = registry_status_json(reg, name);
+    if (!v) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "no volume named %s", name);
+        return fail("not_found", msg);
+    }
+    struct json_object *o = ok();
+    json_object_object_add(o, "volume", v);
+    return o;
+}
+
+static struct json_object *node_status(const struct ctl_node_info *info)
+{
+    struct json_object *o = ok(), *n = json_object_new_object();
+    json_object_object_add(n, "node", json_object_new_string(info->node));
+    json_object_object_add(n, "zone", json_object_new_string(info->zone));
+    json_object_object_add(n, "io_engine", json_object_new_string(info->io_engine));
+    json_object_object_add(n, "cache", json_object_new_string(info->cache));
+    json_object_object_add(n, "nbd", json_object_new_string(info->nbd_address));
+    json_object_object_add(n, "version", json_object_new_string(info->version));
+    json_object_object_add(o, "node", n);
+    return o;
+}
+
+struct json_object *ctl_handle(struct registry *reg, const struct ctl_node_info *info,
+                               struct json_object *req)
+{
+    const char *op = get_string(req, "op");
+    if (!op)
+        return fail("invalid", "request needs an \"op\" string");
+    if (strcmp(op, "volume.create") == 0)
+        return volume_create(reg, req);
+    if (strcmp(op, "volume.delete") == 0)
+        return volume_delete(reg, req);
+    if (strcmp(op, "volume.status") == 0)
+        return volume_status(reg, req);
+    if (strcmp(op, "volume.list") == 0) {
+        struct json_object *o = ok();
+        json_object_object_add(o, "volumes", registry_list_json(reg));
+        return o;
+    }
+    if (strcmp(op, "node.status") == 0)
+        return node_status(info);
+    char msg[160];
+    snprintf(msg, sizeof(msg), "unknown op \"%.100s\"", op);
+    return fail("invalid", msg);
+}

@@ -1,0 +1,61 @@
+/* The NBD frontend: listens on a Unix or TCP socket and serves every volume of the registry as
+ * an export named after it.
+ *
+ * Contract:
+ *  - Runs entirely on one reactor thread (the loop given to nbd_server_start), the same thread
+ *    that owns the volumes' io engine and buffer pool.
+ *  - Many requests in flight per connection (up to NBD_CONN_MAX_INFLIGHT, then the connection
+ *    stops reading until replies drain); replies go out as requests complete, batched into one
+ *    writev per connection per loop iteration.
+ *  - A misbehaving client gets the protocol's error or a disconnect with a log line; it never
+ *    affects other connections. Requests already handed to the volume always complete before
+ *    a connection's memory is released, whatever the client does.
+ *  - nbd_server_shutdown() stops accepting, lets in-flight requests finish, and calls
+ *    `drained` once no connection is left. */
+#ifndef TANDEM_NBD_SERVER_H
+#define TANDEM_NBD_SERVER_H
+
+#include "nbd/nbd_handshake.h"
+#include "util/bufpool.h"
+#include "util/loop.h"
+#include "vol/registry.h"
+
+#include <stdint.h>
+
+#define NBD_CONN_MAX_INFLIGHT 128
+
+struct nbd_conn;
+
+struct nbd_server {
+    struct loop *loop;
+    struct registry *reg;
+    struct bufpool *pool;
+    int listen_fd;
+    char *unix_path; /* unlinked at close */
+    struct loop_watch listen_watch;
+    struct nbd_conn *conns;
+    struct nbd_conn *dirty; /* connections with replies to send */
+    uint64_t next_id;
+    unsigned n_conns;
+    bool shutting_down;
+    void (*drained)(void *ctx);
+    void *drained_ctx;
+};
+
+/* addr: "/path/to.sock" (Unix) or "HOST:PORT" / "[V6]:PORT" (TCP). Returns 0 or -1 with err. */
+int nbd_server_start(struct nbd_server *s, struct loop *l, struct registry *reg,
+                     struct bufpool *pool, const char *addr, char *err, size_t errlen);
+void nbd_server_shutdown(struct nbd_server *s, void (*drained)(void *ctx), void *ctx);
+void nbd_server_close(struct nbd_server *s);
+
+/* Internal, shared by nbd_server.c and nbd_conn.c. */
+extern const struct nbd_export_ops nbd_registry_exports;
+void nbd_conn_accept(struct nbd_server *s, int fd, const char *peer);
+void nbd_conn_begin_close(struct nbd_conn *c, const char *why);
+void nbd_server_flush_dirty(void *server);
+void nbd_server_conn_gone(struct nbd_server *s);
+struct nbd_conn *nbd_conn_next(struct nbd_conn *c);
+/* Stops reading, answers what is in flight, then closes. */
+void nbd_conn_shutdown(struct nbd_conn *c);
+
+#endif

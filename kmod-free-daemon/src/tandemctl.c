@@ -1,0 +1,282 @@
+/* tandemctl: the operator's CLI over tandemd's control API (proto/control-api.md).
+ * Human-readable tables by default, --json for scripts. Exit codes: 0 success, 1 the daemon
+ * refused or failed the request, 2 usage error, 3 the daemon cannot be reached. */
+#include "util/size.h"
+#include "version.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define EXIT_REFUSED     1
+#define EXIT_USAGE       2
+#define EXIT_UNREACHABLE 3
+
+static const char *control_path;
+static bool want_json;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tandemctl [--control PATH] [--json] COMMAND\n"
+               "  volume create NAME --size SIZE     (SIZE like 256M, 10G)\n"
+               "  volume list [--json]\n"
+               "  volume status NAME [--json]\n"
+               "  volume delete NAME\n"
+               "  node status [--json]\n"
+               "--control defaults to $TANDEM_CONTROL.\n");
+}
+
+static int die_usage(const char *msg)
+{
+    fprintf(stderr, "tandemctl: %s\n", msg);
+    usage(stderr);
+    return EXIT_USAGE;
+}
+
+/* Sends one request and returns the parsed response, or NULL after printing why. */
+static struct json_object *call(struct json_object *req, int *exit_code)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(control_path) >= sizeof(sa.sun_path)) {
+        fprintf(stderr, "tandemctl: control socket path too long\n");
+        *exit_code = EXIT_USAGE;
+        return NULL;
+    }
+    strcpy(sa.sun_path, control_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        fprintf(stderr, "tandemctl: cannot reach tandemd at %s: %s (is tandemd running?)\n",
+                control_path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        *exit_code = EXIT_UNREACHABLE;
+        return NULL;
+    }
+    struct timeval tv = {.tv_sec = 120};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+    size_t len = strlen(s);
+    char *line = malloc(len + 2);
+    memcpy(line, s, len);
+    line[len] = '\n';
+    ssize_t w = send(fd, line, len + 1, MSG_NOSIGNAL);
+    free(line);
+    if (w != (ssize_t)(len + 1)) {
+        fprintf(stderr, "tandemctl: sending to %s failed\n", control_path);
+        close(fd);
+        *exit_code = EXIT_UNREACHABLE;
+        return NULL;
+    }
+    size_t cap = 65536, got = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (got + 1 >= cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+        ssize_t n = recv(fd, buf + got, cap - got - 1, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (memchr(buf + got - n, '\n', (size_t)n))
+            break;
+    }
+    close(fd);
+    buf[got] = '\0';
+    struct json_object *resp = json_tokener_parse(buf);
+    free(buf);
+    if (!resp) {
+        fprintf(stderr, "tandemctl: tandemd closed the connection without an answer\n");
+        *exit_code = EXIT_UNREACHABLE;
+    }
+    return resp;
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+static uint64_t ju64(struct json_object *o, const char *key)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
+}
+
+static void print_volume_row(struct json_object *v)
+{
+    char size[32] = "-";
+    if (strcmp(jstr(v, "state"), "ready") == 0)
+        size_format(ju64(v, "size"), size, sizeof(size));
+    printf("%-24s %-8s %10s %7s  %s\n", jstr(v, "name"), jstr(v, "state"), size,
+           strcmp(jstr(v, "state"), "ready") == 0 ? jstr(v, "clients") : "-",
+           strcmp(jstr(v, "state"), "broken") == 0 ? jstr(v, "error") : jstr(v, "uuid"));
+}
+
+static void print_status(struct json_object *v)
+{
+    printf("name:       %s\nstate:      %s\n", jstr(v, "name"), jstr(v, "state"));
+    if (strcmp(jstr(v, "state"), "broken") == 0) {
+        printf("error:      %s\n", jstr(v, "error"));
+        return;
+    }
+    char size[32], alloc[32];
+    size_format(ju64(v, "size"), size, sizeof(size));
+    size_format(ju64(v, "allocated"), alloc, sizeof(alloc));
+    printf("uuid:       %s\nsize:       %s (%llu bytes)\nallocated:  %s\nblock size: %s\n"
+           "cache:      %s\nclients:    %s\npath:       %s\n",
+           jstr(v, "uuid"), size, (unsigned long long)ju64(v, "size"), alloc,
+           jstr(v, "block_size"), jstr(v, "cache"), jstr(v, "clients"), jstr(v, "path"));
+    struct json_object *io;
+    if (json_object_object_get_ex(v, "io", &io))
+        printf("io:         %llu reads (%llu bytes), %llu writes (%llu bytes), %llu flushes, "
+               "%llu trims, %llu zeroes, %llu errors\n",
+               (unsigned long long)ju64(io, "reads"), (unsigned long long)ju64(io, "bytes_read"),
+               (unsigned long long)ju64(io, "writes"),
+               (unsigned long long)ju64(io, "bytes_written"),
+               (unsigned long long)ju64(io, "flushes"), (unsigned long long)ju64(io, "trims"),
+               (unsigned long long)ju64(io, "write_zeroes"),
+               (unsigned long long)ju64(io, "errors"));
+}
+
+static int run(struct json_object *req, const char *what)
+{
+    int code = 0;
+    struct json_object *resp = call(req, &code);
+    json_object_put(req);
+    if (!resp)
+        return code;
+    struct json_object *okv;
+    bool ok = json_object_object_get_ex(resp, "ok", &okv) && json_object_get_boolean(okv);
+    if (!ok) {
+        fprintf(stderr, "tandemctl: %s\n", jstr(resp, "error"));
+        if (want_json)
+            printf("%s\n", json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PRETTY));
+        json_object_put(resp);
+        return EXIT_REFUSED;
+    }
+    if (want_json) {
+        struct json_object *body = NULL;
+        if (!json_object_object_get_ex(resp, "volumes", &body) &&
+            !json_object_object_get_ex(resp, "volume", &body) &&
+            !json_object_object_get_ex(resp, "node", &body))
+            body = resp;
+        printf("%s\n", json_object_to_json_string_ext(body, JSON_C_TO_STRING_PRETTY));
+    } else if (strcmp(what, "list") == 0) {
+        struct json_object *arr;
+        json_object_object_get_ex(resp, "volumes", &arr);
+        printf("%-24s %-8s %10s %7s  %s\n", "NAME", "STATE", "SIZE", "CLIENTS", "UUID / ERROR");
+        for (size_t i = 0; i < json_object_array_length(arr); i++)
+            print_volume_row(json_object_array_get_idx(arr, i));
+    } else if (strcmp(what, "status") == 0) {
+        struct json_object *v;
+        json_object_object_get_ex(resp, "volume", &v);
+        print_status(v);
+    } else if (strcmp(what, "create") == 0) {
+        struct json_object *v;
+        json_object_object_get_ex(resp, "volume", &v);
+        printf("created volume %s (%s)\n", jstr(v, "name"), jstr(v, "uuid"));
+    } else if (strcmp(what, "node") == 0) {
+        struct json_object *n;
+        json_object_object_get_ex(resp, "node", &n);
+        printf("node:      %s\nzone:      %s\nio engine: %s\ncache:     %s\nnbd:       %s\n"
+               "version:   %s\n",
+               jstr(n, "node"), jstr(n, "zone"), jstr(n, "io_engine"), jstr(n, "cache"),
+               jstr(n, "nbd"), jstr(n, "version"));
+    }
+    json_object_put(resp);
+    return 0;
+}
+
+static struct json_object *request(const char *op, const char *name)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "op", json_object_new_string(op));
+    if (name)
+        json_object_object_add(o, "name", json_object_new_string(name));
+    return o;
+}
+
+int main(int argc, char **argv)
+{
+    control_path = getenv("TANDEM_CONTROL");
+    const char *pos[8];
+    int npos = 0;
+    const char *size_arg = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--control") == 0 && i + 1 < argc)
+            control_path = argv[++i];
+        else if (strncmp(a, "--control=", 10) == 0)
+            control_path = a + 10;
+        else if (strcmp(a, "--json") == 0)
+            want_json = true;
+        else if (strcmp(a, "--size") == 0 && i + 1 < argc)
+            size_arg = argv[++i];
+        else if (strncmp(a, "--size=", 7) == 0)
+            size_arg = a + 7;
+        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("tandemctl %s\n", TANDEM_VERSION);
+            return 0;
+        } else if (a[0] == '-' && a[1] == '-')
+            return die_usage("unknown option or missing value");
+        else if (npos < 8)
+            pos[npos++] = a;
+        else
+            return die_usage("too many arguments");
+    }
+    if (npos < 2)
+        return die_usage("missing command");
+    if (!control_path || !*control_path)
+        return die_usage("no control socket: pass --control PATH or set TANDEM_CONTROL");
+    const char *noun = pos[0], *verb = pos[1];
+    if (strcmp(noun, "node") == 0 && strcmp(verb, "status") == 0 && npos == 2)
+        return run(request("node.status", NULL), "node");
+    if (strcmp(noun, "volume") != 0)
+        return die_usage("unknown command");
+    if (strcmp(verb, "list") == 0 && npos == 2)
+        return run(request("volume.list", NULL), "list");
+    if (npos != 3)
+        return die_usage("expected: volume create|status|delete NAME");
+    const char *name = pos[2];
+    if (strcmp(verb, "create") == 0) {
+        uint64_t size;
+        if (!size_arg)
+            return die_usage("volume create needs --size SIZE");
+        if (size_parse(size_arg, &size) < 0 || size == 0) {
+            fprintf(stderr, "tandemctl: invalid size \"%s\": use an integer with an optional "
+                            "K, M, G, T suffix (e.g. 256M, 10G)\n",
+                    size_arg);
+            return EXIT_USAGE;
+        }
+        if (size > INT64_MAX) {
+            fprintf(stderr, "tandemctl: size %s is too large\n", size_arg);
+            return EXIT_USAGE;
+        }
+        struct json_object *req = request("volume.create", name);
+        json_object_object_add(req, "size", json_object_new_int64((int64_t)size));
+        return run(req, "create");
+    }
+    if (strcmp(verb, "status") == 0)
+        return run(request("volume.status", name), "status");
+    if (strcmp(verb, "delete") == 0) {
+        int rc = run(request("volume.delete", name), "delete");
+        if (rc == 0 && !want_json)
+            printf("deleted volume %s\n", name);
+        return rc;
+    }
+    return die_usage("unknown volume command");
+}

@@ -1,0 +1,81 @@
+/* The volume: the one interface every frontend (NBD today, ublk later) calls to do I/O.
+ *
+ * A frontend hands a struct vol_io to vol_submit() and gets done() back; it never learns how the
+ * volume is stored or, later, replicated. What the volume guarantees:
+ *  - Writes, TRIMs and WRITE_ZEROES that overlap (after rounding to the backing alignment) are
+ *    never in flight together: a later one waits for the earlier one, in submission order. This is
+ *    what later lets every replica apply overlapping writes in the same order, and what makes the
+ *    read-modify-write of unaligned writes safe.
+ *  - Any offset and length are accepted (the frontend has checked bounds): with O_DIRECT backing,
+ *    unaligned requests go through an aligned bounce buffer.
+ *  - VOL_F_FUA: the data is durable when done() runs. VOL_FLUSH: every write that completed
+ *    before the flush was submitted is durable when done() runs.
+ *  - vio->error is 0 or a positive errno (EIO, ENOSPC, ...).
+ *  - Thread: a volume is driven from one reactor thread (the one owning its io engine and
+ *    buffer pool); vol_submit() never blocks. Counters in struct vol_stats are atomics that
+ *    other threads may read.
+ *  - Buffers: vio->buf belongs to the caller and must be 4096-aligned (from util/bufpool). */
+#ifndef TANDEM_VOL_VOLUME_H
+#define TANDEM_VOL_VOLUME_H
+
+#include "io/io_engine.h"
+#include "store/replica.h"
+#include "util/bufpool.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum vol_op { VOL_READ, VOL_WRITE, VOL_FLUSH, VOL_TRIM, VOL_WRITE_ZEROES };
+
+#define VOL_F_FUA     1u
+#define VOL_F_NO_HOLE 2u /* WRITE_ZEROES: allocate, don't punch */
+
+struct volume;
+
+struct vol_io {
+    enum vol_op op;
+    unsigned flags;
+    uint64_t off;
+    uint64_t len;
+    void *buf; /* READ: filled; WRITE: source */
+    int error;
+    void (*done)(struct vol_io *vio);
+
+    /* private to the volume */
+    struct volume *vol;
+    struct vol_io *next;
+    uint64_t lock_lo, lock_hi; /* aligned range held against overlapping writes */
+    int step;
+    void *bounce;
+    size_t bounce_len;
+    uint64_t cursor;
+    struct io_req io;
+};
+
+struct vol_stats {
+    atomic_uint_fast64_t reads, writes, flushes, trims, zeroes, errors;
+    atomic_uint_fast64_t bytes_read, bytes_written;
+    atomic_uint_fast64_t unaligned; /* requests that needed a bounce buffer */
+};
+
+struct volume {
+    struct replica *rep;
+    struct io_engine *eng;
+    struct bufpool *pool;
+    struct vol_io *active;        /* write-class requests in flight */
+    struct vol_io *waiting;       /* write-class requests waiting for an overlap to clear */
+    struct vol_io **waiting_tail;
+    unsigned inflight;            /* all requests in flight, for drain on close */
+    struct vol_stats stats;
+};
+
+/* Binds a replica to the reactor's engine and pool. Never fails. */
+void vol_init(struct volume *v, struct replica *rep, struct io_engine *eng, struct bufpool *pool);
+void vol_submit(struct volume *v, struct vol_io *vio);
+static inline uint64_t vol_size(const struct volume *v)
+{
+    return v->rep->sb.size;
+}
+
+#endif
