@@ -47,10 +47,12 @@ $(BUILD)/obj/%.o: %.c
 
 $(REL_LIB): $(call objs,$(BUILD),$(LIB_SRCS))
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	@ar rcs $@ $^
 
 $(BUILD)/%: $(BUILD)/obj/$(SRC)/%.o $(REL_LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
 
 # ---- sanitizer build (tests) ----
 $(ASAN_DIR)/obj/%.o: %.c
@@ -60,18 +62,22 @@ $(ASAN_DIR)/obj/%.o: %.c
 
 $(ASAN_LIB): $(call objs,$(ASAN_DIR),$(LIB_SRCS))
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	@ar rcs $@ $^
 
 $(ASAN_DIR)/%: $(ASAN_DIR)/obj/$(SRC)/%.o $(ASAN_LIB)
-	$(CC) $(SAN) $^ -o $@ $(LIBS)
+	@echo "  LD asan $@"
+	@$(CC) $(SAN) $^ -o $@ $(LIBS)
 
 $(ASAN_DIR)/tests/%: $(ASAN_DIR)/obj/tests/unit/%.o $(ASAN_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) $^ -o $@ $(LIBS)
+	@echo "  LD asan $@"
+	@$(CC) $(SAN) $^ -o $@ $(LIBS)
 
 $(ASAN_DIR)/tools/%: $(ASAN_DIR)/obj/tests/tools/%.o $(ASAN_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) $^ -o $@ $(LIBS)
+	@echo "  LD asan $@"
+	@$(CC) $(SAN) $^ -o $@ $(LIBS)
 
 UNIT_BINS := $(patsubst tests/unit/%.c,$(ASAN_DIR)/tests/%,$(UNIT_SRCS))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(ASAN_DIR)/tools/%,$(TOOL_SRCS))

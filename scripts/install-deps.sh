@@ -7,7 +7,7 @@ PACKAGES=(
     build-essential pkg-config
     liburing-dev libaio-dev libssl-dev libcurl4-openssl-dev libjson-c-dev libzstd-dev
     qemu-utils libnbd-bin nbdkit fio python3-libnbd nbd-client fuse3
-    iproute2 iptables util-linux e2fsprogs
+    iproute2 iptables util-linux e2fsprogs jq
     libxml2-dev clang-format cppcheck
 )
 # Extra package sets added by later suites (S3 server, gRPC): one name per line in packages.d/*.list.

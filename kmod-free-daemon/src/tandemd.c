@@ -198,6 +198,13 @@ int main(int argc, char **argv)
         return 2;
     log_init("tandemd", o.verbose ? LOG_DEBUG : LOG_INFO);
     signal(SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    /* Blocked before any thread starts (the aio engine's helper, the control thread), so every
+     * thread inherits the mask and the signals arrive only through the signalfd. */
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
     if (mkdir(o.data_dir, 0700) < 0 && errno != EEXIST) {
         fprintf(stderr, "tandemd: cannot create %s: %s\n", o.data_dir, strerror(errno));
@@ -237,13 +244,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "tandemd: %s\n", err);
         return 1;
     }
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    /* Blocked before any thread starts, so every thread inherits the mask and the signals
-     * arrive only through the signalfd. */
-    pthread_sigmask(SIG_BLOCK, &mask, NULL);
     d.sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     if (d.sig_fd < 0 || loop_add(&d.loop, &d.sig_watch, d.sig_fd, EPOLLIN, on_signal, &d) < 0 ||
         loop_add(&d.loop, &d.eng_watch, io_engine_fd(d.eng), EPOLLIN, on_engine, d.eng) < 0 ||

@@ -460,7 +460,8 @@ static void process_handshake(struct nbd_conn *c)
             return;
         }
         if (!flush_hs(c)) {
-            fail_conn(c, "send failed during handshake");
+            /* After ABORT the client may rightly hang up before reading our ACK. */
+            fail_conn(c, res == NBD_HS_CLOSE ? c->hs.reason : "send failed during handshake");
             return;
         }
         if (res == NBD_HS_CLOSE) {
