@@ -1,0 +1,104 @@
+/* util/: CRC32C against the standard check value and chaining, size parsing and formatting,
+ * the buffer pool's reuse and alignment, the byte buffer's big-endian encoders. */
+#include "check.h"
+
+#include "util/bufpool.h"
+#include "util/bytebuf.h"
+#include "util/crc32c.h"
+#include "util/size.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+static void test_crc32c(void)
+{
+    CHECK(crc32c(0, "123456789", 9) == 0xE3069283u, "check value %08x", crc32c(0, "123456789", 9));
+    CHECK(crc32c(0, NULL, 0) == 0, "empty");
+    uint8_t buf[1000];
+    for (int i = 0; i < 1000; i++)
+        buf[i] = (uint8_t)(i * 7);
+    uint32_t whole = crc32c(0, buf, sizeof(buf));
+    CHECK(crc32c(crc32c(0, buf, 333), buf + 333, 667) == whole, "chaining");
+    /* 32 zero bytes: RFC 3720 B.4 test vector */
+    uint8_t z[32] = {0};
+    CHECK(crc32c(0, z, 32) == 0x8A9136AAu, "iSCSI zeros vector %08x", crc32c(0, z, 32));
+}
+
+static void test_size(void)
+{
+    struct {
+        const char *s;
+        uint64_t v;
+    } ok[] = {{"4096", 4096},        {"256M", 256ull << 20}, {"10G", 10ull << 30},
+              {"1k", 1024},          {"2MiB", 2ull << 20},   {"3GB", 3ull << 30},
+              {"512B", 512},         {"1T", 1ull << 40},     {"16383P", 16383ull << 50}};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        uint64_t v = 0;
+        CHECK(size_parse(ok[i].s, &v) == 0 && v == ok[i].v, "%s -> %llu", ok[i].s,
+              (unsigned long long)v);
+    }
+    const char *bad[] = {"", "M", "-1", "1.5G", "12Q", "10 G", "0x10", "1MM"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint64_t v;
+        errno = 0;
+        CHECK(size_parse(bad[i], &v) < 0 && errno == EINVAL, "\"%s\" refused", bad[i]);
+    }
+    uint64_t v;
+    CHECK(size_parse("16384P", &v) < 0 && errno == ERANGE, "overflow");
+    CHECK(size_parse("99999999999999999999", &v) < 0 && errno == ERANGE, "digits overflow");
+    char b[32];
+    size_format(256ull << 20, b, sizeof(b));
+    CHECK(strcmp(b, "256M") == 0, "format %s", b);
+    size_format(4097, b, sizeof(b));
+    CHECK(strcmp(b, "4097") == 0, "format %s", b);
+}
+
+static void test_bufpool(void)
+{
+    struct bufpool p;
+    bufpool_init(&p);
+    void *a = bufpool_get(&p, 4096);
+    CHECK(a && (uintptr_t)a % 4096 == 0, "aligned");
+    bufpool_put(&p, a, 4096);
+    void *b = bufpool_get(&p, 3000);
+    CHECK(b == a, "same class reused");
+    unsigned long allocs = p.allocs;
+    for (int i = 0; i < 1000; i++) {
+        void *x = bufpool_get(&p, 65536);
+        bufpool_put(&p, x, 65536);
+    }
+    CHECK(p.allocs == allocs + 1, "steady state allocates nothing (%lu)", p.allocs - allocs);
+    CHECK(bufpool_get(&p, BUFPOOL_MAX + 1) == NULL, "oversized refused");
+    void *big = bufpool_get(&p, BUFPOOL_MAX);
+    CHECK(big != NULL, "max size");
+    memset(big, 1, BUFPOOL_MAX);
+    bufpool_put(&p, big, BUFPOOL_MAX);
+    bufpool_put(&p, b, 3000);
+    bufpool_destroy(&p);
+}
+
+static void test_bytebuf(void)
+{
+    struct bytebuf b = {0};
+    bytebuf_be16(&b, 0x0102);
+    bytebuf_be32(&b, 0x03040506);
+    bytebuf_be64(&b, 0x0708090a0b0c0d0eull);
+    bytebuf_zeros(&b, 2);
+    const uint8_t want[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0, 0};
+    CHECK(b.len == sizeof(want) && memcmp(b.data, want, sizeof(want)) == 0, "encoding");
+    CHECK(get_be64(b.data + 6) == 0x0708090a0b0c0d0eull, "decode 64");
+    for (int i = 0; i < 10000; i++)
+        bytebuf_be32(&b, (uint32_t)i);
+    CHECK(b.len == sizeof(want) + 40000 && get_be32(b.data + b.len - 4) == 9999, "growth");
+    bytebuf_free(&b);
+}
+
+int main(void)
+{
+    test_crc32c();
+    test_size();
+    test_bufpool();
+    test_bytebuf();
+    return check_done("test_util");
+}
