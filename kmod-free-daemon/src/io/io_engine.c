@@ -119,10 +119,25 @@ static void drain_backlog(struct io_engine *e)
     }
 }
 
+static void deliver(struct io_engine *e);
+
 void io_engine_flush(struct io_engine *e)
 {
-    drain_backlog(e);
-    e->ops->flush(e);
+    for (;;) {
+        drain_backlog(e);
+        e->ops->flush(e);
+        if (!e->ops->reap_posted)
+            return;
+        /* Completions delivered here may queue follow-up requests (read-modify-write steps):
+         * go round until a pass finds nothing, so nothing is left unsubmitted before the loop
+         * sleeps. */
+        e->reaping = true;
+        unsigned n = e->ops->reap_posted(e);
+        e->reaping = false;
+        if (!n && !e->completed)
+            return;
+        deliver(e);
+    }
 }
 
 void io_engine_complete(struct io_engine *e, struct io_req *req, int64_t res)
@@ -153,6 +168,11 @@ void io_engine_reap(struct io_engine *e)
     e->ops->reap(e);
     drain_backlog(e);
     e->reaping = false;
+    deliver(e);
+}
+
+static void deliver(struct io_engine *e)
+{
     /* Deliver in completion order (the list was built newest-first). */
     struct io_req *list = NULL;
     while (e->completed) {

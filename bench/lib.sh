@@ -1,0 +1,44 @@
+# Shared helpers for benchmarks: CPU pinning, fio runs parsed from JSON, and the table printer.
+# Pinning: on 2 vCPUs the server runs on CPU 1 and the load generator on CPU 0, the same for
+# Tandem and for every peer, so ratios compare like with like (waking a process on the other
+# CPU costs ~50 us here; everything pays it equally).
+export PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
+BENCH_RUNTIME=${BENCH_RUNTIME:-8}
+BENCH_DIR=${BENCH_DIR:-/var/tmp/tandem-bench}
+
+# fio_json OUT.json fio-args...: runs fio pinned to the client CPU.
+fio_json() {
+    local out=$1
+    shift
+    taskset -c "$CLIENT_CPU" fio --output-format=json --output="$out" --time_based \
+        --runtime="$BENCH_RUNTIME" --ramp_time=1 --group_reporting "$@" >/dev/null
+}
+
+# fio_summary OUT.json -> "iops MBps p50_us p99_us" (reads and writes summed; latency of the
+# direction that did I/O).
+fio_summary() {
+    /usr/bin/python3 - "$1" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0]
+iops = bw = 0.0
+p50 = p99 = 0.0
+for d in ("read", "write"):
+    s = j[d]
+    if s["io_bytes"] == 0:
+        continue
+    iops += s["iops"]
+    bw += s["bw_bytes"] / 1e6
+    pct = s["clat_ns"].get("percentile", {})
+    p50 = max(p50, pct.get("50.000000", 0) / 1000)
+    p99 = max(p99, pct.get("99.000000", 0) / 1000)
+print("%.0f %.1f %.0f %.0f" % (iops, bw, p50, p99))
+PY
+}
+
+wait_socket() { # wait_socket PATH
+    for _ in $(seq 400); do [ -S "$1" ] && return 0; sleep 0.05; done
+    echo "socket $1 did not appear" >&2
+    return 1
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# NBD frontend benchmark: tandemd against the same-mode peer, one run, same backing filesystem.
+#   tandemd --cache none       vs  qemu-nbd --cache=none --aio=io_uring   (both O_DIRECT)
+#   tandemd --cache writeback  vs  nbdkit file                            (both page cache)
+#   fio io_uring direct on a local file: the physical limit
+# All over Unix sockets, fio's nbd engine (libnbd), server pinned to CPU 1, fio to CPU 0.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+B=${TANDEM_BENCH_BIN:-$PWD/build}
+SIZE_MIB=${BENCH_SIZE_MIB:-1024}
+rm -rf "$BENCH_DIR"
+mkdir -p "$BENCH_DIR"
+D=$BENCH_DIR
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+prefill() { # fully allocated, written file, so no run pays for block allocation
+    dd if=/dev/urandom of="$1" bs=1M count="$SIZE_MIB" conv=fsync status=none
+}
+
+WORKLOADS=(
+    "4k randwrite QD1|--rw=randwrite --bs=4k --iodepth=1"
+    "4k randwrite QD32|--rw=randwrite --bs=4k --iodepth=32"
+    "4k randread QD32|--rw=randread --bs=4k --iodepth=32"
+    "1M seq write QD8|--rw=write --bs=1M --iodepth=8"
+    "1M seq read QD8|--rw=read --bs=1M --iodepth=8"
+)
+
+run_nbd() { # run_nbd LABEL URI -> results in $D/LABEL.N.json
+    local label=$1 uri=$2 i=0
+    for w in "${WORKLOADS[@]}"; do
+        # shellcheck disable=SC2086
+        fio_json "$D/$label.$i.json" --name=b --ioengine=nbd --uri="$uri" --size="${SIZE_MIB}M" ${w#*|}
+        i=$((i + 1))
+    done
+}
+
+start_tandemd() { # start_tandemd CACHE
+    local dd=$D/tandemd-$1
+    mkdir -p "$dd"
+    taskset -c "$SERVER_CPU" "$B/tandemd" --data-dir "$dd" --node bench --cache "$1" >"$dd.log" 2>&1 &
+    PIDS+=($!)
+    wait_socket "$dd/control.sock"
+    "$B/tandemctl" --control "$dd/control.sock" volume create v --size "${SIZE_MIB}M" >/dev/null
+    kill "${PIDS[-1]}"
+    wait "${PIDS[-1]}" || true
+    prefill "$dd/volumes/v/data"
+    taskset -c "$SERVER_CPU" "$B/tandemd" --data-dir "$dd" --node bench --cache "$1" >>"$dd.log" 2>&1 &
+    PIDS+=($!)
+    wait_socket "$dd/nbd.sock"
+    sleep 0.2
+}
+
+echo "# NBD benchmark: ${SIZE_MIB} MiB backing files on $(df -T "$D" | awk 'NR==2{print $2}') ($D), ${BENCH_RUNTIME}s per run, server on CPU $SERVER_CPU, fio on CPU $CLIENT_CPU"
+
+# --- O_DIRECT pair ---
+start_tandemd none
+run_nbd tandem-none "nbd+unix:///v?socket=$D/tandemd-none/nbd.sock"
+kill "${PIDS[-1]}"
+
+prefill "$D/qemu.raw"
+taskset -c "$SERVER_CPU" qemu-nbd --cache=none --aio=io_uring -f raw -k "$D/qemu.sock" -x v \
+    --shared=16 --persistent "$D/qemu.raw" >"$D/qemu.log" 2>&1 &
+PIDS+=($!)
+wait_socket "$D/qemu.sock"
+run_nbd qemu "nbd+unix:///v?socket=$D/qemu.sock"
+kill "${PIDS[-1]}"
+
+# --- page cache pair ---
+start_tandemd writeback
+run_nbd tandem-wb "nbd+unix:///v?socket=$D/tandemd-writeback/nbd.sock"
+kill "${PIDS[-1]}"
+
+prefill "$D/nbdkit.raw"
+taskset -c "$SERVER_CPU" nbdkit -f -U "$D/nbdkit.sock" -e v file "$D/nbdkit.raw" >"$D/nbdkit.log" 2>&1 &
+PIDS+=($!)
+wait_socket "$D/nbdkit.sock"
+run_nbd nbdkit "nbd+unix:///v?socket=$D/nbdkit.sock"
+kill "${PIDS[-1]}"
+
+# --- the disk itself ---
+prefill "$D/local.raw"
+i=0
+for w in "${WORKLOADS[@]}"; do
+    # shellcheck disable=SC2086
+    fio_json "$D/local.$i.json" --name=b --ioengine=io_uring --direct=1 --filename="$D/local.raw" \
+        --size="${SIZE_MIB}M" ${w#*|}
+    i=$((i + 1))
+done
+
+printf '\n%-18s | %-34s | %-34s | %6s\n' "workload" "tandemd --cache none" "qemu-nbd --cache=none io_uring" "ratio"
+printf '%-18s | %-34s | %-34s | %6s\n' "" "IOPS  MB/s  p50us  p99us" "IOPS  MB/s  p50us  p99us" ""
+table() { # table A B
+    local i=0
+    for w in "${WORKLOADS[@]}"; do
+        read -r ai am a5 a9 <<<"$(fio_summary "$D/$1.$i.json")"
+        read -r bi bm b5 b9 <<<"$(fio_summary "$D/$2.$i.json")"
+        ratio=$(/usr/bin/python3 -c "print('%.2f' % ($ai / $bi if $bi else 0))")
+        printf '%-18s | %7s %6s %6s %6s       | %7s %6s %6s %6s       | %5sx\n' "${w%%|*}" \
+            "$ai" "$am" "$a5" "$a9" "$bi" "$bm" "$b5" "$b9" "$ratio"
+        i=$((i + 1))
+    done
+}
+table tandem-none qemu
+printf '\n%-18s | %-34s | %-34s | %6s\n' "workload" "tandemd --cache writeback" "nbdkit file (page cache)" "ratio"
+table tandem-wb nbdkit
+printf '\n%-18s | %-34s | %-34s | %6s\n' "workload" "tandemd --cache none" "fio io_uring direct (local)" "ratio"
+table tandem-none local
+rm -f "$D"/*.raw "$D"/tandemd-*/volumes/v/data
