@@ -16,24 +16,27 @@ fio_json() {
         --runtime="$BENCH_RUNTIME" --ramp_time=1 --group_reporting "$@" >/dev/null
 }
 
-# fio_summary OUT.json -> "iops MBps p50_us p99_us" (reads and writes summed; latency of the
-# direction that did I/O).
+# fio_summary RUN.json... -> "iops MBps p50_us p99_us": the mean over the runs given (one per
+# repetition) of each figure, reads and writes summed.
 fio_summary() {
-    /usr/bin/python3 - "$1" <<'PY'
+    /usr/bin/python3 - "$@" <<'PY'
 import json, sys
-j = json.load(open(sys.argv[1]))["jobs"][0]
-iops = bw = 0.0
-p50 = p99 = 0.0
-for d in ("read", "write"):
-    s = j[d]
-    if s["io_bytes"] == 0:
-        continue
-    iops += s["iops"]
-    bw += s["bw_bytes"] / 1e6
-    pct = s["clat_ns"].get("percentile", {})
-    p50 = max(p50, pct.get("50.000000", 0) / 1000)
-    p99 = max(p99, pct.get("99.000000", 0) / 1000)
-print("%.0f %.1f %.0f %.0f" % (iops, bw, p50, p99))
+rows = []
+for path in sys.argv[1:]:
+    j = json.load(open(path))["jobs"][0]
+    iops = bw = p50 = p99 = 0.0
+    for d in ("read", "write"):
+        s = j[d]
+        if s["io_bytes"] == 0:
+            continue
+        iops += s["iops"]
+        bw += s["bw_bytes"] / 1e6
+        pct = s["clat_ns"].get("percentile", {})
+        p50 = max(p50, pct.get("50.000000", 0) / 1000)
+        p99 = max(p99, pct.get("99.000000", 0) / 1000)
+    rows.append((iops, bw, p50, p99))
+m = [sum(r[k] for r in rows) / len(rows) for k in range(4)]
+print("%.0f %.1f %.0f %.0f" % tuple(m))
 PY
 }
 

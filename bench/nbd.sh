@@ -28,11 +28,18 @@ WORKLOADS=(
     "1M seq read QD8|--rw=read --bs=1M --iodepth=8"
 )
 
-run_nbd() { # run_nbd LABEL URI -> results in $D/LABEL.N.json
-    local label=$1 uri=$2 i=0
+# run_pair A_LABEL A_URI B_LABEL B_URI: every workload alternately on A and B, BENCH_REPS
+# times each, so drift in this machine's disk (large, on shared hosts) hits both sides alike.
+BENCH_REPS=${BENCH_REPS:-2}
+run_pair() {
+    local i=0
     for w in "${WORKLOADS[@]}"; do
-        # shellcheck disable=SC2086
-        fio_json "$D/$label.$i.json" --name=b --ioengine=nbd --uri="$uri" --size="${SIZE_MIB}M" ${w#*|}
+        for r in $(seq "$BENCH_REPS"); do
+            # shellcheck disable=SC2086
+            fio_json "$D/$1.$i.$r.json" --name=b --ioengine=nbd --uri="$2" --size="${SIZE_MIB}M" ${w#*|}
+            # shellcheck disable=SC2086
+            fio_json "$D/$3.$i.$r.json" --name=b --ioengine=nbd --uri="$4" --size="${SIZE_MIB}M" ${w#*|}
+        done
         i=$((i + 1))
     done
 }
@@ -49,44 +56,42 @@ start_tandemd() { # start_tandemd CACHE
     prefill "$dd/volumes/v/data"
     taskset -c "$SERVER_CPU" "$B/tandemd" --data-dir "$dd" --node bench --cache "$1" >>"$dd.log" 2>&1 &
     PIDS+=($!)
-    wait_socket "$dd/nbd.sock"
-    sleep 0.2
+    wait_socket "$dd/control.sock"
+    until "$B/tandemctl" --control "$dd/control.sock" node status >/dev/null 2>&1; do sleep 0.05; done
 }
 
 echo "# NBD benchmark: ${SIZE_MIB} MiB backing files on $(df -T "$D" | awk 'NR==2{print $2}') ($D), ${BENCH_RUNTIME}s per run, server on CPU $SERVER_CPU, fio on CPU $CLIENT_CPU"
 
 # --- O_DIRECT pair ---
 start_tandemd none
-run_nbd tandem-none "nbd+unix:///v?socket=$D/tandemd-none/nbd.sock"
-kill "${PIDS[-1]}"
-
 prefill "$D/qemu.raw"
 taskset -c "$SERVER_CPU" qemu-nbd --cache=none --aio=io_uring -f raw -k "$D/qemu.sock" -x v \
     --shared=16 --persistent "$D/qemu.raw" >"$D/qemu.log" 2>&1 &
 PIDS+=($!)
 wait_socket "$D/qemu.sock"
-run_nbd qemu "nbd+unix:///v?socket=$D/qemu.sock"
-kill "${PIDS[-1]}"
+run_pair tandem-none "nbd+unix:///v?socket=$D/tandemd-none/nbd.sock" qemu "nbd+unix:///v?socket=$D/qemu.sock"
+kill "${PIDS[-1]}" "${PIDS[-2]}"
+rm -f "$D/qemu.raw"
 
 # --- page cache pair ---
 start_tandemd writeback
-run_nbd tandem-wb "nbd+unix:///v?socket=$D/tandemd-writeback/nbd.sock"
-kill "${PIDS[-1]}"
-
 prefill "$D/nbdkit.raw"
 taskset -c "$SERVER_CPU" nbdkit -f -U "$D/nbdkit.sock" -e v file "$D/nbdkit.raw" >"$D/nbdkit.log" 2>&1 &
 PIDS+=($!)
 wait_socket "$D/nbdkit.sock"
-run_nbd nbdkit "nbd+unix:///v?socket=$D/nbdkit.sock"
-kill "${PIDS[-1]}"
+run_pair tandem-wb "nbd+unix:///v?socket=$D/tandemd-writeback/nbd.sock" nbdkit "nbd+unix:///v?socket=$D/nbdkit.sock"
+kill "${PIDS[-1]}" "${PIDS[-2]}"
+rm -f "$D/nbdkit.raw"
 
 # --- the disk itself ---
 prefill "$D/local.raw"
 i=0
 for w in "${WORKLOADS[@]}"; do
-    # shellcheck disable=SC2086
-    fio_json "$D/local.$i.json" --name=b --ioengine=io_uring --direct=1 --filename="$D/local.raw" \
-        --size="${SIZE_MIB}M" ${w#*|}
+    for r in $(seq "$BENCH_REPS"); do
+        # shellcheck disable=SC2086
+        fio_json "$D/local.$i.$r.json" --name=b --ioengine=io_uring --direct=1 --filename="$D/local.raw" \
+            --size="${SIZE_MIB}M" ${w#*|}
+    done
     i=$((i + 1))
 done
 
@@ -95,8 +100,8 @@ printf '%-18s | %-34s | %-34s | %6s\n' "" "IOPS  MB/s  p50us  p99us" "IOPS  MB/s
 table() { # table A B
     local i=0
     for w in "${WORKLOADS[@]}"; do
-        read -r ai am a5 a9 <<<"$(fio_summary "$D/$1.$i.json")"
-        read -r bi bm b5 b9 <<<"$(fio_summary "$D/$2.$i.json")"
+        read -r ai am a5 a9 <<<"$(fio_summary "$D/$1.$i".*.json)"
+        read -r bi bm b5 b9 <<<"$(fio_summary "$D/$2.$i".*.json)"
         ratio=$(/usr/bin/python3 -c "print('%.2f' % ($ai / $bi if $bi else 0))")
         printf '%-18s | %7s %6s %6s %6s       | %7s %6s %6s %6s       | %5sx\n' "${w%%|*}" \
             "$ai" "$am" "$a5" "$a9" "$bi" "$bm" "$b5" "$b9" "$ratio"

@@ -64,6 +64,12 @@ static struct json_object *call(struct json_object *req, int *exit_code)
     const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
     size_t len = strlen(s);
     char *line = malloc(len + 2);
+    if (!line) {
+        fprintf(stderr, "tandemctl: out of memory\n");
+        close(fd);
+        *exit_code = EXIT_REFUSED;
+        return NULL;
+    }
     memcpy(line, s, len);
     line[len] = '\n';
     ssize_t w = send(fd, line, len + 1, MSG_NOSIGNAL);
@@ -76,10 +82,19 @@ static struct json_object *call(struct json_object *req, int *exit_code)
     }
     size_t cap = 65536, got = 0;
     char *buf = malloc(cap);
+    if (!buf) {
+        fprintf(stderr, "tandemctl: out of memory\n");
+        close(fd);
+        *exit_code = EXIT_REFUSED;
+        return NULL;
+    }
     for (;;) {
         if (got + 1 >= cap) {
+            char *bigger = realloc(buf, cap * 2);
+            if (!bigger)
+                break;
+            buf = bigger;
             cap *= 2;
-            buf = realloc(buf, cap);
         }
         ssize_t n = recv(fd, buf + got, cap - got - 1, 0);
         if (n < 0 && errno == EINTR)
@@ -135,18 +150,17 @@ static void print_status(struct json_object *v)
     size_format(ju64(v, "allocated"), alloc, sizeof(alloc));
     printf("uuid:       %s\nsize:       %s (%llu bytes)\nallocated:  %s\nblock size: %s\n"
            "cache:      %s\nclients:    %s\npath:       %s\n",
-           jstr(v, "uuid"), size, (unsigned long long)ju64(v, "size"), alloc,
-           jstr(v, "block_size"), jstr(v, "cache"), jstr(v, "clients"), jstr(v, "path"));
+           jstr(v, "uuid"), size, (unsigned long long)ju64(v, "size"), alloc, jstr(v, "block_size"),
+           jstr(v, "cache"), jstr(v, "clients"), jstr(v, "path"));
     struct json_object *io;
     if (json_object_object_get_ex(v, "io", &io))
-        printf("io:         %llu reads (%llu bytes), %llu writes (%llu bytes), %llu flushes, "
-               "%llu trims, %llu zeroes, %llu errors\n",
-               (unsigned long long)ju64(io, "reads"), (unsigned long long)ju64(io, "bytes_read"),
-               (unsigned long long)ju64(io, "writes"),
-               (unsigned long long)ju64(io, "bytes_written"),
-               (unsigned long long)ju64(io, "flushes"), (unsigned long long)ju64(io, "trims"),
-               (unsigned long long)ju64(io, "write_zeroes"),
-               (unsigned long long)ju64(io, "errors"));
+        printf(
+            "io:         %llu reads (%llu bytes), %llu writes (%llu bytes), %llu flushes, "
+            "%llu trims, %llu zeroes, %llu errors\n",
+            (unsigned long long)ju64(io, "reads"), (unsigned long long)ju64(io, "bytes_read"),
+            (unsigned long long)ju64(io, "writes"), (unsigned long long)ju64(io, "bytes_written"),
+            (unsigned long long)ju64(io, "flushes"), (unsigned long long)ju64(io, "trims"),
+            (unsigned long long)ju64(io, "write_zeroes"), (unsigned long long)ju64(io, "errors"));
 }
 
 static int run(struct json_object *req, const char *what)
@@ -257,8 +271,9 @@ int main(int argc, char **argv)
         if (!size_arg)
             return die_usage("volume create needs --size SIZE");
         if (size_parse(size_arg, &size) < 0 || size == 0) {
-            fprintf(stderr, "tandemctl: invalid size \"%s\": use an integer with an optional "
-                            "K, M, G, T suffix (e.g. 256M, 10G)\n",
+            fprintf(stderr,
+                    "tandemctl: invalid size \"%s\": use an integer with an optional "
+                    "K, M, G, T suffix (e.g. 256M, 10G)\n",
                     size_arg);
             return EXIT_USAGE;
         }

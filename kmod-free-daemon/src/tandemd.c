@@ -60,12 +60,12 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, struct options *o)
 {
     static const struct option longopts[] = {
-        {"data-dir", required_argument, NULL, 'd'}, {"node", required_argument, NULL, 'n'},
-        {"zone", required_argument, NULL, 'z'},     {"listen", required_argument, NULL, 'l'},
-        {"control", required_argument, NULL, 'c'},  {"nbd", required_argument, NULL, 'b'},
+        {"data-dir", required_argument, NULL, 'd'},  {"node", required_argument, NULL, 'n'},
+        {"zone", required_argument, NULL, 'z'},      {"listen", required_argument, NULL, 'l'},
+        {"control", required_argument, NULL, 'c'},   {"nbd", required_argument, NULL, 'b'},
         {"io-engine", required_argument, NULL, 'e'}, {"cache", required_argument, NULL, 'C'},
-        {"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0}};
+        {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->zone = "default";
     int ch;

@@ -42,8 +42,8 @@ static int run(struct io_engine *e, struct done_counter *reqs, int n)
             break;
         struct pollfd p = {.fd = io_engine_fd(e), .events = POLLIN};
         if (poll(&p, 1, 2000) != 1) {
-            CHECK(0, "%s: completion fd never signalled (%d of %d done)", io_engine_name(e),
-                  count, n);
+            CHECK(0, "%s: completion fd never signalled (%d of %d done)", io_engine_name(e), count,
+                  n);
             break;
         }
         io_engine_reap(e);
@@ -124,8 +124,7 @@ static void test_engine(enum io_engine_kind kind, const char *name)
     /* errors: bad fd, bad fallocate mode, misaligned O_DIRECT */
     set(&reqs[0], IO_READ, 9999, bufs, 0, 4096);
     run(e, reqs, 1);
-    CHECK(reqs[0].req.result == -EBADF, "%s: EBADF, got %lld", name,
-          (long long)reqs[0].req.result);
+    CHECK(reqs[0].req.result == -EBADF, "%s: EBADF, got %lld", name, (long long)reqs[0].req.result);
     set(&reqs[0], IO_FALLOCATE, fd, NULL, 0, 4096);
     reqs[0].req.falloc_mode = FALLOC_FL_PUNCH_HOLE; /* without KEEP_SIZE: EOPNOTSUPP */
     run(e, reqs, 1);

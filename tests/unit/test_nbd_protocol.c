@@ -97,7 +97,8 @@ static void test_handshake(void)
     opt(&in, NBD_OPT_LIST, NULL, 0);
     CHECK(nbd_hs_feed(&hs, in.data, 10, &used) == NBD_HS_MORE && used == 0, "partial option");
     feed_all(&hs, &in);
-    CHECK(reply_type(&hs, 0, 0, NULL) == NBD_REP_SERVER && reply_type(&hs, 0, 1, NULL) == NBD_REP_ACK,
+    CHECK(reply_type(&hs, 0, 0, NULL) == NBD_REP_SERVER &&
+              reply_type(&hs, 0, 1, NULL) == NBD_REP_ACK,
           "LIST: SERVER then ACK");
     bytebuf_reset(&hs.out);
 
@@ -152,7 +153,8 @@ static void test_handshake(void)
     opt(&in, NBD_OPT_GO, info, 12);
     CHECK(feed_all(&hs, &in) == NBD_HS_GO, "GO disk");
     CHECK(attached == 1 && hs.export == &attached && hs.export_size == 1 << 20, "attached once");
-    CHECK(reply_type(&hs, 0, 0, NULL) == NBD_REP_INFO && reply_type(&hs, 0, 1, NULL) == NBD_REP_INFO &&
+    CHECK(reply_type(&hs, 0, 0, NULL) == NBD_REP_INFO &&
+              reply_type(&hs, 0, 1, NULL) == NBD_REP_INFO &&
               reply_type(&hs, 0, 2, NULL) == NBD_REP_ACK,
           "INFO_EXPORT, INFO_BLOCK_SIZE, ACK");
     CHECK(hs.tx_flags & NBD_FLAG_CAN_MULTI_CONN && hs.tx_flags & NBD_FLAG_SEND_DF, "tx flags");
@@ -185,8 +187,7 @@ static void test_handshake(void)
     bytebuf_reset(&in);
     bytebuf_be32(&in, 1);
     opt(&in, NBD_OPT_EXPORT_NAME, "disk", 4);
-    CHECK(feed_all(&hs, &in) == NBD_HS_GO && hs.out.len == 134 &&
-              get_be64(hs.out.data) == 1 << 20,
+    CHECK(feed_all(&hs, &in) == NBD_HS_GO && hs.out.len == 134 && get_be64(hs.out.data) == 1 << 20,
           "EXPORT_NAME reply (%zu bytes)", hs.out.len);
     nbd_hs_free(&hs);
     bytebuf_free(&in);
@@ -212,20 +213,23 @@ static void test_validate(void)
         {NBD_CMD_WRITE, NBD_CMD_FLAG_FUA, 0, 4096, 0},
         {NBD_CMD_WRITE, 0, 1 << 20, 1, NBD_ENOSPC},
         {NBD_CMD_WRITE, NBD_CMD_FLAG_NO_HOLE, 0, 4096, NBD_EINVAL},
-        {NBD_CMD_WRITE_ZEROES, NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_FAST_ZERO, 0, 4096, 0},
+        {NBD_CMD_WRITE_ZEROES, NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_FAST_ZERO, 0,
+         4096, 0},
         {NBD_CMD_WRITE_ZEROES, 0, (1 << 20) - 4096, 8192, NBD_ENOSPC},
         {NBD_CMD_TRIM, NBD_CMD_FLAG_FUA, 0, 1 << 20, 0},
         {NBD_CMD_TRIM, 0, 4096, 1 << 20, NBD_EINVAL},
         {NBD_CMD_FLUSH, 0, 0, 0, 0},
         {NBD_CMD_FLUSH, NBD_CMD_FLAG_FUA, 0, 0, NBD_EINVAL},
         {NBD_CMD_DISC, 0, 0, 0, 0},
-        {NBD_CMD_CACHE, 0, 0, 4096, NBD_EINVAL}, /* not advertised */
+        {NBD_CMD_CACHE, 0, 0, 4096, NBD_EINVAL},        /* not advertised */
         {NBD_CMD_BLOCK_STATUS, 0, 0, 4096, NBD_EINVAL}, /* no meta context */
         {99, 0, 0, 4096, NBD_EINVAL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct nbd_request r = {.type = cases[i].type, .flags = cases[i].flags,
-                                .offset = cases[i].off, .length = cases[i].len};
+        struct nbd_request r = {.type = cases[i].type,
+                                .flags = cases[i].flags,
+                                .offset = cases[i].off,
+                                .length = cases[i].len};
         const char *why = "";
         uint32_t got = nbd_request_validate(&r, &tx, &why);
         CHECK(got == cases[i].want, "case %zu (%s flags 0x%x off %llu len %u): got %u want %u (%s)",
@@ -233,8 +237,8 @@ static void test_validate(void)
               cases[i].want, why);
     }
     tx.structured = tx.meta_allocation = true;
-    struct nbd_request bs = {.type = NBD_CMD_BLOCK_STATUS, .flags = NBD_CMD_FLAG_REQ_ONE,
-                             .length = 4096};
+    struct nbd_request bs = {
+        .type = NBD_CMD_BLOCK_STATUS, .flags = NBD_CMD_FLAG_REQ_ONE, .length = 4096};
     const char *why;
     CHECK(nbd_request_validate(&bs, &tx, &why) == 0, "block status with meta");
     struct nbd_request df = {.type = NBD_CMD_READ, .flags = NBD_CMD_FLAG_DF, .length = 4096};

@@ -18,7 +18,9 @@ static char tmpdir[] = "/tmp/tandem-unit-store.XXXXXX";
 
 static void test_superblock(void)
 {
-    struct superblock sb = {.version = SUPERBLOCK_VERSION, .size = 1ull << 30, .block_size = 4096,
+    struct superblock sb = {.version = SUPERBLOCK_VERSION,
+                            .size = 1ull << 30,
+                            .block_size = 4096,
                             .created = 1700000000};
     memset(sb.uuid, 0xab, 16);
     strcpy(sb.name, "vol-1");

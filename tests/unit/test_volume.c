@@ -120,8 +120,8 @@ static void run(enum io_engine_kind kind, const char *dir)
         CHECK(rd.vio.error == 0, "read at %llu", (unsigned long long)off);
         bad += memcmp(rb, model + off, len) != 0;
     }
-    CHECK(bad == 0, "%s: %d read-back chunks differ from in-order application",
-          io_engine_name(e), bad);
+    CHECK(bad == 0, "%s: %d read-back chunks differ from in-order application", io_engine_name(e),
+          bad);
     CHECK(atomic_load(&v.stats.unaligned) > 0, "bounce path exercised");
     bufpool_put(&pool, rb, 81920);
     for (int i = 0; i < N_OPS; i++)

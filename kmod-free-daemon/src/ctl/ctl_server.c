@@ -94,7 +94,8 @@ static void serve_client(struct ctl_server *s, int fd)
 static void *ctl_thread(void *arg)
 {
     struct ctl_server *s = arg;
-    struct pollfd pfd[2] = {{.fd = s->fd, .events = POLLIN}, {.fd = s->stop_pipe[0], .events = POLLIN}};
+    struct pollfd pfd[2] = {{.fd = s->fd, .events = POLLIN},
+                            {.fd = s->stop_pipe[0], .events = POLLIN}};
     for (;;) {
         if (poll(pfd, 2, -1) < 0) {
             if (errno == EINTR)

@@ -26,8 +26,7 @@ int io_engine_parse_kind(const char *s, enum io_engine_kind *out)
     return 0;
 }
 
-struct io_engine *io_engine_open(enum io_engine_kind kind, unsigned depth, char *err,
-                                 size_t errlen)
+struct io_engine *io_engine_open(enum io_engine_kind kind, unsigned depth, char *err, size_t errlen)
 {
     if (kind == IO_ENGINE_AIO)
         return io_aio_engine_open(depth, err, errlen);

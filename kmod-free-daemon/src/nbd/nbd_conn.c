@@ -28,9 +28,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define RX_BUF_BYTES   (256 * 1024)
-#define MAX_EXTENTS    500 /* 4 + 8 * 500 bytes fit one 4 KiB pool buffer */
-#define IOV_BATCH      64
+#define RX_BUF_BYTES (256 * 1024)
+#define MAX_EXTENTS  500 /* 4 + 8 * 500 bytes fit one 4 KiB pool buffer */
+#define IOV_BATCH    64
 
 enum phase { PH_HANDSHAKE, PH_TX, PH_CLOSING };
 
@@ -59,15 +59,15 @@ struct nbd_conn {
 
     struct volume *vol;
     struct nbd_tx_state tx;
-    struct nbd_req *cur;      /* WRITE whose payload is being received */
+    struct nbd_req *cur; /* WRITE whose payload is being received */
     uint32_t cur_got;
-    uint64_t discard_left;    /* payload bytes of a refused WRITE still to skip */
-    unsigned inflight;        /* requests held by the volume */
+    uint64_t discard_left; /* payload bytes of a refused WRITE still to skip */
+    unsigned inflight;     /* requests held by the volume */
     struct nbd_req *out_head, *out_tail;
-    size_t out_sent;          /* bytes of out_head already on the wire */
+    size_t out_sent; /* bytes of out_head already on the wire */
     struct nbd_req *free_reqs;
     bool reading_paused;
-    bool no_more_input;       /* EOF or DISC: finish what is queued, then close */
+    bool no_more_input; /* EOF or DISC: finish what is queued, then close */
     bool in_dirty;
     bool freed;
     struct nbd_conn *dirty_next;
@@ -150,7 +150,7 @@ static void reply_ok(struct nbd_conn *c, struct nbd_req *q)
 {
     if (q->r.type == NBD_CMD_READ) {
         q->hdr_len = c->tx.structured ? (uint16_t)nbd_reply_read_chunk(q->hdr, q->r.cookie,
-                                                                        q->r.offset, q->r.length)
+                                                                       q->r.offset, q->r.length)
                                       : (uint16_t)nbd_reply_simple(q->hdr, q->r.cookie, 0);
         q->data_len = q->r.length;
     } else {

@@ -72,8 +72,8 @@ static void reply_err(struct nbd_hs *hs, uint32_t opt, uint32_t err, const char 
 
 static uint16_t tx_flags(const struct nbd_hs *hs)
 {
-    uint16_t f = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
-                 NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN |
+    uint16_t f = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |
+                 NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN |
                  (1u << 11) /* NBD_FLAG_SEND_FAST_ZERO: fallocate is always fast */;
     if (hs->structured)
         f |= NBD_FLAG_SEND_DF; /* reads always answer in one chunk */
@@ -338,8 +338,7 @@ static enum nbd_hs_result handle_option(struct nbd_hs *hs, uint32_t opt, const u
     }
 }
 
-enum nbd_hs_result nbd_hs_feed(struct nbd_hs *hs, const uint8_t *in, size_t len,
-                               size_t *consumed)
+enum nbd_hs_result nbd_hs_feed(struct nbd_hs *hs, const uint8_t *in, size_t len, size_t *consumed)
 {
     *consumed = 0;
     if (hs->state == HS_CLIENT_FLAGS) {
@@ -353,8 +352,7 @@ enum nbd_hs_result nbd_hs_feed(struct nbd_hs *hs, const uint8_t *in, size_t len,
             return NBD_HS_CLOSE;
         }
         if (hs->client_flags & ~(uint32_t)(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES)) {
-            snprintf(hs->reason, sizeof(hs->reason), "unknown client flags 0x%x",
-                     hs->client_flags);
+            snprintf(hs->reason, sizeof(hs->reason), "unknown client flags 0x%x", hs->client_flags);
             return NBD_HS_CLOSE;
         }
         hs->state = HS_OPTIONS;
@@ -374,7 +372,7 @@ enum nbd_hs_result nbd_hs_feed(struct nbd_hs *hs, const uint8_t *in, size_t len,
     uint32_t opt = get_be32(in + 8), olen = get_be32(in + 12);
     if (olen > NBD_HS_MAX_OPTION) {
         snprintf(hs->reason, sizeof(hs->reason), "option %s with %u-byte payload (limit %u)",
-                 nbd_opt_name(opt), olen, NBD_HS_MAX_OPTION);
+                 nbd_opt_name(opt), olen, (unsigned)NBD_HS_MAX_OPTION);
         return NBD_HS_CLOSE;
     }
     if (len < 16 + (size_t)olen)

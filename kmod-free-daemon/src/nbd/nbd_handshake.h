@@ -23,9 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NBD_HS_MAX_OPTION 65536
+#define NBD_HS_MAX_OPTION  65536
 #define NBD_HS_MAX_OPTIONS 256
-#define NBD_MAX_PAYLOAD  (32u << 20)
+#define NBD_MAX_PAYLOAD    (32u << 20)
 
 struct nbd_export_ops {
     /* 0 and the size, or -1 and a message for the client ("no volume named x"). */
@@ -57,8 +57,7 @@ struct nbd_hs {
 };
 
 void nbd_hs_init(struct nbd_hs *hs, const struct nbd_export_ops *ops, void *ctx);
-enum nbd_hs_result nbd_hs_feed(struct nbd_hs *hs, const uint8_t *in, size_t len,
-                               size_t *consumed);
+enum nbd_hs_result nbd_hs_feed(struct nbd_hs *hs, const uint8_t *in, size_t len, size_t *consumed);
 void nbd_hs_free(struct nbd_hs *hs);
 const char *nbd_opt_name(uint32_t opt);
 

@@ -5,11 +5,11 @@
 
 #include <stdint.h>
 
-#define NBD_MAGIC           0x4e42444d41474943ull /* "NBDMAGIC" */
-#define NBD_IHAVEOPT        0x49484156454f5054ull /* "IHAVEOPT" */
-#define NBD_REP_MAGIC       0x0003e889045565a9ull
-#define NBD_REQUEST_MAGIC   0x25609513u
-#define NBD_SIMPLE_MAGIC    0x67446698u
+#define NBD_MAGIC            0x4e42444d41474943ull /* "NBDMAGIC" */
+#define NBD_IHAVEOPT         0x49484156454f5054ull /* "IHAVEOPT" */
+#define NBD_REP_MAGIC        0x0003e889045565a9ull
+#define NBD_REQUEST_MAGIC    0x25609513u
+#define NBD_SIMPLE_MAGIC     0x67446698u
 #define NBD_STRUCTURED_MAGIC 0x668e33efu
 
 /* handshake flags (server) and client flags */
@@ -43,20 +43,20 @@
 #define NBD_OPT_EXTENDED_HEADERS  11
 
 /* option replies */
-#define NBD_REP_ACK          1
-#define NBD_REP_SERVER       2
-#define NBD_REP_INFO         3
-#define NBD_REP_META_CONTEXT 4
-#define NBD_REP_ERR(n)       ((1u << 31) | (n))
-#define NBD_REP_ERR_UNSUP    NBD_REP_ERR(1)
-#define NBD_REP_ERR_POLICY   NBD_REP_ERR(2)
-#define NBD_REP_ERR_INVALID  NBD_REP_ERR(3)
-#define NBD_REP_ERR_PLATFORM NBD_REP_ERR(4)
-#define NBD_REP_ERR_TLS_REQD NBD_REP_ERR(5)
-#define NBD_REP_ERR_UNKNOWN  NBD_REP_ERR(6)
-#define NBD_REP_ERR_SHUTDOWN NBD_REP_ERR(7)
+#define NBD_REP_ACK                 1
+#define NBD_REP_SERVER              2
+#define NBD_REP_INFO                3
+#define NBD_REP_META_CONTEXT        4
+#define NBD_REP_ERR(n)              ((1u << 31) | (n))
+#define NBD_REP_ERR_UNSUP           NBD_REP_ERR(1)
+#define NBD_REP_ERR_POLICY          NBD_REP_ERR(2)
+#define NBD_REP_ERR_INVALID         NBD_REP_ERR(3)
+#define NBD_REP_ERR_PLATFORM        NBD_REP_ERR(4)
+#define NBD_REP_ERR_TLS_REQD        NBD_REP_ERR(5)
+#define NBD_REP_ERR_UNKNOWN         NBD_REP_ERR(6)
+#define NBD_REP_ERR_SHUTDOWN        NBD_REP_ERR(7)
 #define NBD_REP_ERR_BLOCK_SIZE_REQD NBD_REP_ERR(8)
-#define NBD_REP_ERR_TOO_BIG  NBD_REP_ERR(9)
+#define NBD_REP_ERR_TOO_BIG         NBD_REP_ERR(9)
 
 /* NBD_REP_INFO types */
 #define NBD_INFO_EXPORT      0

@@ -10,8 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static size_t chunk_hdr(uint8_t *out, uint16_t flags, uint16_t type, uint64_t cookie,
-                        uint32_t len)
+static size_t chunk_hdr(uint8_t *out, uint16_t flags, uint16_t type, uint64_t cookie, uint32_t len)
 {
     put_be32(out, NBD_STRUCTURED_MAGIC);
     put_be16(out + 4, flags);

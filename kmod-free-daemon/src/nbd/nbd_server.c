@@ -23,8 +23,7 @@ static int peek_export(void *ctx, const char *name, uint64_t *size, char *msg, s
     return registry_peek(ctx, name, size, msg, msglen);
 }
 
-static void *attach_export(void *ctx, const char *name, uint64_t *size, char *msg,
-                           size_t msglen)
+static void *attach_export(void *ctx, const char *name, uint64_t *size, char *msg, size_t msglen)
 {
     struct volume *v = registry_attach(ctx, name, msg, msglen);
     if (v)
@@ -112,7 +111,8 @@ static int listen_tcp(const char *addr, char *err, size_t errlen)
         memmove(host, host + 1, hl - 2);
         host[hl - 2] = '\0';
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
     int g = getaddrinfo(host, colon + 1, &hints, &res);
@@ -141,8 +141,8 @@ int nbd_server_start(struct nbd_server *s, struct loop *l, struct registry *reg,
     s->loop = l;
     s->reg = reg;
     s->pool = pool;
-    s->listen_fd = strchr(addr, '/') ? listen_unix(s, addr, err, errlen)
-                                     : listen_tcp(addr, err, errlen);
+    s->listen_fd =
+        strchr(addr, '/') ? listen_unix(s, addr, err, errlen) : listen_tcp(addr, err, errlen);
     if (s->listen_fd < 0)
         return -1;
     if (loop_add(l, &s->listen_watch, s->listen_fd, EPOLLIN, on_accept, s) < 0 ||

@@ -62,8 +62,8 @@ static int write_file_durable(const char *path, const void *buf, size_t len)
     return close(fd);
 }
 
-int replica_create(const char *dir, const char *name, uint64_t size, uint32_t block_size,
-                   char *err, size_t errlen)
+int replica_create(const char *dir, const char *name, uint64_t size, uint32_t block_size, char *err,
+                   size_t errlen)
 {
     char tmp[PATH_MAX], path[PATH_MAX];
     struct stat st;
@@ -141,8 +141,7 @@ int replica_open(const char *dir, enum cache_mode cache, struct replica **out, c
     ssize_t n = pread(fd, buf, sizeof(buf), 0);
     close(fd);
     if (n != (ssize_t)sizeof(buf)) {
-        snprintf(err, errlen, "%s: short superblock (%zd of %d bytes)", path, n,
-                 SUPERBLOCK_BYTES);
+        snprintf(err, errlen, "%s: short superblock (%zd of %d bytes)", path, n, SUPERBLOCK_BYTES);
         errno = EINVAL;
         return -1;
     }
@@ -189,8 +188,10 @@ int replica_open(const char *dir, enum cache_mode cache, struct replica **out, c
     r->dio_align = r->direct ? dio_offset_align(r->data_fd) : 1;
     if (r->dio_align > r->sb.block_size) {
         /* Aligned I/O could then reach past the end of the volume; the page cache is safer. */
-        log_warn("store", "%s: O_DIRECT needs %u-byte alignment, above the %u-byte block; "
-                 "using the page cache", path, r->dio_align, r->sb.block_size);
+        log_warn("store",
+                 "%s: O_DIRECT needs %u-byte alignment, above the %u-byte block; "
+                 "using the page cache",
+                 path, r->dio_align, r->sb.block_size);
         close(r->data_fd);
         r->data_fd = open(path, flags);
         r->direct = false;

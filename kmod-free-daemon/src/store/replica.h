@@ -31,8 +31,8 @@ struct replica {
     unsigned dio_align; /* offsets and lengths must be multiples of this for O_DIRECT; 1 if none */
 };
 
-int replica_create(const char *dir, const char *name, uint64_t size, uint32_t block_size,
-                   char *err, size_t errlen);
+int replica_create(const char *dir, const char *name, uint64_t size, uint32_t block_size, char *err,
+                   size_t errlen);
 int replica_open(const char *dir, enum cache_mode cache, struct replica **out, char *err,
                  size_t errlen);
 void replica_close(struct replica *r);

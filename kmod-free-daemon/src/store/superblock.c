@@ -59,8 +59,8 @@ int superblock_decode(const uint8_t in[SUPERBLOCK_BYTES], struct superblock *sb,
                       size_t errlen)
 {
     if (memcmp(in, sb_magic, 6) != 0) {
-        snprintf(err, errlen, "not a Tandem superblock (foreign magic %02x%02x%02x%02x...)",
-                 in[0], in[1], in[2], in[3]);
+        snprintf(err, errlen, "not a Tandem superblock (foreign magic %02x%02x%02x%02x...)", in[0],
+                 in[1], in[2], in[3]);
         return -1;
     }
     uint32_t want = get32(in + SB_CRC_OFF), got = crc32c(0, in, SB_CRC_OFF);
@@ -73,7 +73,7 @@ int superblock_decode(const uint8_t in[SUPERBLOCK_BYTES], struct superblock *sb,
     sb->version = get32(in + 8);
     if (sb->version != SUPERBLOCK_VERSION) {
         snprintf(err, errlen, "superblock format version %u; this tandemd reads version %u",
-                 sb->version, SUPERBLOCK_VERSION);
+                 sb->version, (unsigned)SUPERBLOCK_VERSION);
         return -1;
     }
     memcpy(sb->uuid, in + 16, 16);
@@ -83,8 +83,8 @@ int superblock_decode(const uint8_t in[SUPERBLOCK_BYTES], struct superblock *sb,
     sb->created = get64(in + 48);
     memcpy(sb->name, in + 56, VOLUME_NAME_MAX);
     sb->name[VOLUME_NAME_MAX] = '\0';
-    if (sb->block_size < 512 || sb->block_size > 65536 ||
-        (sb->block_size & (sb->block_size - 1)) || sb->size == 0 || sb->size % sb->block_size) {
+    if (sb->block_size < 512 || sb->block_size > 65536 || (sb->block_size & (sb->block_size - 1)) ||
+        sb->size == 0 || sb->size % sb->block_size) {
         snprintf(err, errlen, "superblock geometry is impossible (size %llu, block size %u)",
                  (unsigned long long)sb->size, sb->block_size);
         return -1;
@@ -94,8 +94,7 @@ int superblock_decode(const uint8_t in[SUPERBLOCK_BYTES], struct superblock *sb,
 
 void uuid_format(const uint8_t u[16], char *buf)
 {
-    snprintf(buf, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
-             u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
-             u[15]);
+    snprintf(buf, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+             u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+             u[14], u[15]);
 }

@@ -53,8 +53,7 @@ void loop_destroy(struct loop *l)
     free(l->batch);
 }
 
-int loop_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events, loop_cb cb,
-             void *ctx)
+int loop_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events, loop_cb cb, void *ctx)
 {
     w->fd = fd;
     w->events = events;

@@ -59,8 +59,7 @@ int loop_init(struct loop *l);
 void loop_destroy(struct loop *l);
 
 /* Registers w->fd for `events` (level-triggered). Returns 0 or -errno. */
-int loop_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events, loop_cb cb,
-             void *ctx);
+int loop_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events, loop_cb cb, void *ctx);
 int loop_mod(struct loop *l, struct loop_watch *w, uint32_t events);
 void loop_del(struct loop *l, struct loop_watch *w);
 
@@ -68,7 +67,8 @@ int loop_add_idle(struct loop *l, loop_fn fn, void *ctx);
 /* Runs fn(ctx) after the current batch; never fails (aborts on out-of-memory). */
 void loop_defer(struct loop *l, loop_fn fn, void *ctx);
 
-/* Runs until loop_stop(). Returns 0, or -errno if epoll_wait fails for a reason other than EINTR. */
+/* Runs until loop_stop(). Returns 0, or -errno if epoll_wait fails for a reason other than EINTR.
+ */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);
 /* Thread-safe: makes a blocked loop_run() return from epoll_wait and run its idle hooks. */

@@ -149,12 +149,11 @@ void registry_close(struct registry *r)
     pthread_mutex_destroy(&r->lock);
 }
 
-int registry_create(struct registry *r, const char *name, uint64_t size, char *err,
-                    size_t errlen)
+int registry_create(struct registry *r, const char *name, uint64_t size, char *err, size_t errlen)
 {
     if (!volume_name_valid(name)) {
-        snprintf(err, errlen,
-                 "invalid volume name \"%s\": use 1-63 letters, digits, '.', '_', '-'", name);
+        snprintf(err, errlen, "invalid volume name \"%s\": use 1-63 letters, digits, '.', '_', '-'",
+                 name);
         errno = EINVAL;
         return -1;
     }
@@ -195,8 +194,7 @@ int registry_create(struct registry *r, const char *name, uint64_t size, char *e
         return -1;
     }
     if (e->broken) {
-        snprintf(err, errlen, "created volume %s but cannot open it: %s", name,
-                 e->broken_reason);
+        snprintf(err, errlen, "created volume %s but cannot open it: %s", name, e->broken_reason);
     }
     pthread_mutex_lock(&r->lock);
     int rc = add_entry(r, e);
@@ -228,8 +226,8 @@ int registry_delete(struct registry *r, const char *name, char *err, size_t errl
     if (e->attached) {
         unsigned n = e->attached;
         pthread_mutex_unlock(&r->lock);
-        snprintf(err, errlen, "volume %s is in use by %u client%s; disconnect them first", name,
-                 n, n == 1 ? "" : "s");
+        snprintf(err, errlen, "volume %s is in use by %u client%s; disconnect them first", name, n,
+                 n == 1 ? "" : "s");
         errno = EBUSY;
         return -1;
     }
@@ -284,8 +282,7 @@ void registry_detach(struct registry *r, struct volume *v)
     pthread_mutex_unlock(&r->lock);
 }
 
-int registry_peek(struct registry *r, const char *name, uint64_t *size, char *err,
-                  size_t errlen)
+int registry_peek(struct registry *r, const char *name, uint64_t *size, char *err, size_t errlen)
 {
     int rc = -1;
     pthread_mutex_lock(&r->lock);
@@ -331,8 +328,7 @@ static struct json_object *entry_json(const struct vol_entry *e, bool detail)
         return o;
     json_object_object_add(o, "block_size", json_object_new_int((int)rep->sb.block_size));
     json_object_object_add(o, "allocated", json_object_new_uint64(replica_allocated_bytes(rep)));
-    json_object_object_add(o, "cache",
-                           json_object_new_string(rep->direct ? "none" : "writeback"));
+    json_object_object_add(o, "cache", json_object_new_string(rep->direct ? "none" : "writeback"));
     json_object_object_add(o, "path", json_object_new_string(e->dir));
     json_object_object_add(o, "created", json_object_new_uint64(rep->sb.created));
     const struct vol_stats *s = &e->vol.stats;

@@ -46,8 +46,7 @@ void registry_close(struct registry *r);
 /* Valid names: 1-63 of [A-Za-z0-9._-], not starting with '.' or '-'. */
 bool volume_name_valid(const char *name);
 
-int registry_create(struct registry *r, const char *name, uint64_t size, char *err,
-                    size_t errlen);
+int registry_create(struct registry *r, const char *name, uint64_t size, char *err, size_t errlen);
 int registry_delete(struct registry *r, const char *name, char *err, size_t errlen);
 
 /* For frontends: finds a servable volume and counts the attachment. NULL with a message if
@@ -55,8 +54,7 @@ int registry_delete(struct registry *r, const char *name, char *err, size_t errl
 struct volume *registry_attach(struct registry *r, const char *name, char *err, size_t errlen);
 void registry_detach(struct registry *r, struct volume *v);
 /* Looks up without attaching (NBD_OPT_INFO); fills size. Returns 0 or -1 with a message. */
-int registry_peek(struct registry *r, const char *name, uint64_t *size, char *err,
-                  size_t errlen);
+int registry_peek(struct registry *r, const char *name, uint64_t *size, char *err, size_t errlen);
 /* Calls fn for every servable volume name, under the lock (fn must not call back in). */
 void registry_each_name(struct registry *r, void (*fn)(const char *name, void *ctx), void *ctx);
 

@@ -16,17 +16,17 @@
 #include <string.h>
 
 enum step {
-    ST_READ,       /* plain read into the caller's buffer */
-    ST_READ_BOUNCE, /* aligned read into the bounce buffer, then copy out */
-    ST_RMW_HEAD,   /* unaligned write: reading the first partial block */
-    ST_RMW_TAIL,   /* unaligned write: reading the last partial block */
-    ST_WRITE,      /* the write itself */
-    ST_FALLOC,     /* TRIM / WRITE_ZEROES */
+    ST_READ,         /* plain read into the caller's buffer */
+    ST_READ_BOUNCE,  /* aligned read into the bounce buffer, then copy out */
+    ST_RMW_HEAD,     /* unaligned write: reading the first partial block */
+    ST_RMW_TAIL,     /* unaligned write: reading the last partial block */
+    ST_WRITE,        /* the write itself */
+    ST_FALLOC,       /* TRIM / WRITE_ZEROES */
     ST_FALLOC_PUNCH, /* WRITE_ZEROES retried as a hole punch */
-    ST_SYNC,       /* FLUSH, or the durability step after FUA fallocate */
+    ST_SYNC,         /* FLUSH, or the durability step after FUA fallocate */
 };
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 static void io_done(struct io_req *io);
 static void start_write_class(struct vol_io *vio);
@@ -194,8 +194,8 @@ static void rmw_next(struct vol_io *vio)
     bool tail_is_head = vio->lock_hi - vio->lock_lo == a && vio->off != vio->lock_lo;
     if (vio->step != ST_RMW_TAIL && tail_partial && !tail_is_head) {
         vio->step = ST_RMW_TAIL;
-        submit_io(vio, IO_READ, (char *)vio->bounce + vio->bounce_len - a, vio->lock_hi - a, a,
-                  0, 0);
+        submit_io(vio, IO_READ, (char *)vio->bounce + vio->bounce_len - a, vio->lock_hi - a, a, 0,
+                  0);
         return;
     }
     write_bounce(vio);

@@ -63,10 +63,10 @@ struct volume {
     struct replica *rep;
     struct io_engine *eng;
     struct bufpool *pool;
-    struct vol_io *active;        /* write-class requests in flight */
-    struct vol_io *waiting;       /* write-class requests waiting for an overlap to clear */
+    struct vol_io *active;  /* write-class requests in flight */
+    struct vol_io *waiting; /* write-class requests waiting for an overlap to clear */
     struct vol_io **waiting_tail;
-    unsigned inflight;            /* all requests in flight, for drain on close */
+    unsigned inflight; /* all requests in flight, for drain on close */
     struct vol_stats stats;
 };
 
