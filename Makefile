@@ -101,8 +101,9 @@ bench: deps
 
 LINT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 lint:
-	clang-format --dry-run --Werror $(LINT_FILES)
-	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --inline-suppr \
+	@echo "  LINT    clang-format + cppcheck on $(words $(LINT_FILES)) files"
+	@clang-format --dry-run --Werror $(LINT_FILES)
+	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --inline-suppr \
 	  --suppress=missingIncludeSystem -I$(SRC) -D_GNU_SOURCE --std=c11 $(LINT_FILES)
 
 format:
