@@ -10,10 +10,15 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN \
     AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
     AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 2>/dev/null || true
 WORK=$(mktemp -d "${S3_STATE:-/tmp}/test.XXXXXX")
-PIDS=()
+# Helpers are started inside $(...) subshells, so their pids are kept in a file, not a variable.
 cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    local p
+    if [ -f "$WORK/pids" ]; then
+        while read -r p; do kill "$p" 2>/dev/null || true; done <"$WORK/pids"
+        while read -r p; do
+            for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        done <"$WORK/pids"
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -33,11 +38,11 @@ new_bucket() {
 start_py() {
     local pf="$WORK/port.$RANDOM"
     /usr/bin/python3 "$@" --port-file "$pf" >>"$WORK/helpers.log" 2>&1 &
-    PIDS+=($!)
-    local i
+    local pid=$! i
+    echo "$pid" >>"$WORK/pids"
     for i in $(seq 100); do
         [ -s "$pf" ] && { cat "$pf"; return 0; }
-        kill -0 "${PIDS[-1]}" 2>/dev/null || break
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
     cat "$WORK/helpers.log" >&2
