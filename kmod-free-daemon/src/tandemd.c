@@ -33,6 +33,7 @@ struct options {
     const char *data_dir, *node, *zone, *listen, *control, *nbd;
     enum io_engine_kind engine;
     enum cache_mode cache;
+    unsigned handshake_timeout_ms;
     bool verbose;
 };
 
@@ -49,25 +50,33 @@ struct daemon {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tandemd --data-dir DIR --node NAME [--zone ZONE] [--listen HOST:PORT]\n"
-            "               [--control PATH] [--nbd PATH|HOST:PORT]\n"
-            "               [--io-engine auto|io_uring|aio] [--cache none|writeback] [--verbose]\n"
-            "defaults: --control DIR/control.sock, --nbd DIR/nbd.sock, --io-engine auto, "
-            "--cache none\n");
+    fprintf(f, "usage: tandemd --data-dir DIR --node NAME [--zone ZONE] [--listen HOST:PORT]\n"
+               "               [--control PATH] [--nbd PATH|HOST:PORT]\n"
+               "               [--io-engine auto|io_uring|aio] [--cache none|writeback]\n"
+               "               [--nbd-handshake-timeout SECONDS] [--verbose]\n"
+               "defaults: --control DIR/control.sock, --nbd DIR/nbd.sock, --io-engine auto, "
+               "--cache none\n");
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
     static const struct option longopts[] = {
-        {"data-dir", required_argument, NULL, 'd'},  {"node", required_argument, NULL, 'n'},
-        {"zone", required_argument, NULL, 'z'},      {"listen", required_argument, NULL, 'l'},
-        {"control", required_argument, NULL, 'c'},   {"nbd", required_argument, NULL, 'b'},
-        {"io-engine", required_argument, NULL, 'e'}, {"cache", required_argument, NULL, 'C'},
-        {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0}};
+        {"data-dir", required_argument, NULL, 'd'},
+        {"node", required_argument, NULL, 'n'},
+        {"zone", required_argument, NULL, 'z'},
+        {"listen", required_argument, NULL, 'l'},
+        {"control", required_argument, NULL, 'c'},
+        {"nbd", required_argument, NULL, 'b'},
+        {"io-engine", required_argument, NULL, 'e'},
+        {"cache", required_argument, NULL, 'C'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"nbd-handshake-timeout", required_argument, NULL, 'H'},
+        {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->zone = "default";
+    o->handshake_timeout_ms = 30000;
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
@@ -109,6 +118,17 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'v':
             o->verbose = true;
             break;
+        case 'H': {
+            char *end;
+            double s = strtod(optarg, &end);
+            if (*end || s <= 0 || s > 3600) {
+                fprintf(stderr, "tandemd: --nbd-handshake-timeout wants seconds (got %s)\n",
+                        optarg);
+                return -1;
+            }
+            o->handshake_timeout_ms = (unsigned)(s * 1000);
+            break;
+        }
         case 'h':
             usage(stdout);
             exit(0);
@@ -251,7 +271,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "tandemd: cannot set up the event loop\n");
         return 1;
     }
-    if (nbd_server_start(&d.nbd, &d.loop, &d.reg, &d.pool, nbd_path, err, sizeof(err)) < 0) {
+    if (nbd_server_start(&d.nbd, &d.loop, &d.reg, &d.pool, nbd_path, o.handshake_timeout_ms, err,
+                         sizeof(err)) < 0) {
         fprintf(stderr, "tandemd: %s\n", err);
         return 1;
     }

@@ -26,6 +26,10 @@ def check(cond, what):
 
 
 # --- handshake ---
+idle = Raw(SOCK, timeout=5)  # connects and says nothing: dropped after the 1 s timeout
+idle.recv(18)
+check(idle.closed_by_server(), "silent client dropped by the handshake timeout")
+
 c = Raw(SOCK)
 c.recv(18)
 c.s.sendall(b"GARBAGE!GARBAGE!GARBAGE!")  # client flags without FIXED_NEWSTYLE, then junk

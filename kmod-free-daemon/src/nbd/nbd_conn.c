@@ -26,6 +26,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RX_BUF_BYTES (256 * 1024)
@@ -72,6 +73,7 @@ struct nbd_conn {
     bool freed;
     struct nbd_conn *dirty_next;
     struct nbd_conn *prev, *next;
+    uint64_t accepted_ms;
     char close_reason[160];
 };
 
@@ -656,6 +658,7 @@ void nbd_conn_accept(struct nbd_server *s, int fd, const char *peer)
     c->srv = s;
     c->fd = fd;
     c->id = ++s->next_id;
+    c->accepted_ms = nbd_now_ms();
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
     nbd_hs_init(&c->hs, &nbd_registry_exports, s->reg);
     if (loop_add(s->loop, &c->w, fd, EPOLLIN, conn_events, c) < 0) {
@@ -674,6 +677,19 @@ void nbd_conn_accept(struct nbd_server *s, int fd, const char *peer)
     log_debug("nbd", "client %llu connected from %s", (unsigned long long)c->id, peer);
     if (!flush_hs(c))
         fail_conn(c, "send failed during handshake");
+}
+
+uint64_t nbd_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void nbd_conn_check_handshake(struct nbd_conn *c, uint64_t now_ms)
+{
+    if (c->phase == PH_HANDSHAKE && now_ms - c->accepted_ms > c->srv->handshake_timeout_ms)
+        fail_conn(c, "handshake not completed in time");
 }
 
 struct nbd_conn *nbd_conn_next(struct nbd_conn *c)

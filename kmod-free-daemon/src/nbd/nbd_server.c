@@ -15,6 +15,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -67,6 +68,38 @@ static void on_accept(struct loop *l, struct loop_watch *w, uint32_t events)
         }
         nbd_conn_accept(s, fd, peer);
     }
+}
+
+static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
+{
+    (void)l;
+    (void)events;
+    struct nbd_server *s = w->ctx;
+    uint64_t ticks;
+    if (read(s->timer_fd, &ticks, sizeof(ticks)) < 0)
+        return;
+    uint64_t now = nbd_now_ms();
+    for (struct nbd_conn *c = s->conns, *next; c; c = next) {
+        next = nbd_conn_next(c);
+        nbd_conn_check_handshake(c, now);
+    }
+}
+
+static int start_timer(struct nbd_server *s)
+{
+    /* Ticks at a quarter of the timeout (at most 1 s): a late client is dropped within
+     * 1.25 x the timeout. */
+    unsigned ms = s->handshake_timeout_ms / 4;
+    if (ms == 0 || ms > 1000)
+        ms = ms ? 1000 : 1;
+    s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (s->timer_fd < 0)
+        return -1;
+    struct itimerspec its = {.it_interval = {ms / 1000, (long)(ms % 1000) * 1000000},
+                             .it_value = {ms / 1000, (long)(ms % 1000) * 1000000}};
+    if (timerfd_settime(s->timer_fd, 0, &its, NULL) < 0)
+        return -1;
+    return loop_add(s->loop, &s->timer_watch, s->timer_fd, EPOLLIN, on_timer, s);
 }
 
 static int listen_unix(struct nbd_server *s, const char *path, char *err, size_t errlen)
@@ -135,9 +168,12 @@ static int listen_tcp(const char *addr, char *err, size_t errlen)
 }
 
 int nbd_server_start(struct nbd_server *s, struct loop *l, struct registry *reg,
-                     struct bufpool *pool, const char *addr, char *err, size_t errlen)
+                     struct bufpool *pool, const char *addr, unsigned handshake_timeout_ms,
+                     char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
+    s->timer_fd = -1;
+    s->handshake_timeout_ms = handshake_timeout_ms;
     s->loop = l;
     s->reg = reg;
     s->pool = pool;
@@ -146,7 +182,7 @@ int nbd_server_start(struct nbd_server *s, struct loop *l, struct registry *reg,
     if (s->listen_fd < 0)
         return -1;
     if (loop_add(l, &s->listen_watch, s->listen_fd, EPOLLIN, on_accept, s) < 0 ||
-        loop_add_idle(l, nbd_server_flush_dirty, s) < 0) {
+        loop_add_idle(l, nbd_server_flush_dirty, s) < 0 || start_timer(s) < 0) {
         snprintf(err, errlen, "cannot register the NBD listener");
         return -1;
     }
@@ -194,4 +230,9 @@ void nbd_server_shutdown(struct nbd_server *s, void (*drained)(void *ctx), void 
 void nbd_server_close(struct nbd_server *s)
 {
     stop_listening(s);
+    if (s->timer_fd >= 0) {
+        loop_del(s->loop, &s->timer_watch);
+        close(s->timer_fd);
+        s->timer_fd = -1;
+    }
 }

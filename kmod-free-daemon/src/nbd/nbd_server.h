@@ -10,6 +10,8 @@
  *  - A misbehaving client gets the protocol's error or a disconnect with a log line; it never
  *    affects other connections. Requests already handed to the volume always complete before
  *    a connection's memory is released, whatever the client does.
+ *  - A client that has not finished the handshake within handshake_timeout_ms (default 30 s) is
+ *    disconnected, so idle or hostile connections cannot pile up.
  *  - nbd_server_shutdown() stops accepting, lets in-flight requests finish, and calls
  *    `drained` once no connection is left. */
 #ifndef TANDEM_NBD_SERVER_H
@@ -38,13 +40,17 @@ struct nbd_server {
     uint64_t next_id;
     unsigned n_conns;
     bool shutting_down;
+    unsigned handshake_timeout_ms; /* a client must reach transmission within this */
+    int timer_fd;
+    struct loop_watch timer_watch;
     void (*drained)(void *ctx);
     void *drained_ctx;
 };
 
 /* addr: "/path/to.sock" (Unix) or "HOST:PORT" / "[V6]:PORT" (TCP). Returns 0 or -1 with err. */
 int nbd_server_start(struct nbd_server *s, struct loop *l, struct registry *reg,
-                     struct bufpool *pool, const char *addr, char *err, size_t errlen);
+                     struct bufpool *pool, const char *addr, unsigned handshake_timeout_ms,
+                     char *err, size_t errlen);
 void nbd_server_shutdown(struct nbd_server *s, void (*drained)(void *ctx), void *ctx);
 void nbd_server_close(struct nbd_server *s);
 
@@ -55,6 +61,9 @@ void nbd_conn_begin_close(struct nbd_conn *c, const char *why);
 void nbd_server_flush_dirty(void *server);
 void nbd_server_conn_gone(struct nbd_server *s);
 struct nbd_conn *nbd_conn_next(struct nbd_conn *c);
+/* Closes the connection if it has been in the handshake longer than the server allows. */
+void nbd_conn_check_handshake(struct nbd_conn *c, uint64_t now_ms);
+uint64_t nbd_now_ms(void);
 /* Stops reading, answers what is in flight, then closes. */
 void nbd_conn_shutdown(struct nbd_conn *c);
 
