@@ -8,7 +8,7 @@
 #                                       setup writes KEY=VALUE lines to "$SUITE_ENV", exported
 #                                       to every test of the suite
 # The integration suite runs once per io engine (TANDEM_IO_ENGINE=io_uring, then aio).
-# Every test runs against the sanitizer build (TANDEM_BIN=build/asan). Logs: build/test-logs/.
+# Every test runs against the sanitizer build (TANDEM_BIN=build/asan). Logs: build/test-logs/latest/.
 # Usage: tests/run.sh [FILTER]   (FILTER: substring of test names to run)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,9 +18,12 @@ export TANDEM_BIN=${TANDEM_BIN:-$ROOT/build/asan}
 export PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH # Debian's python3 and aws, not pyenv's
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-LOGS=$ROOT/build/test-logs
-rm -rf "$LOGS"
-mkdir -p "$LOGS"
+# One log directory per run, so two runs at once (a developer and a helper) never delete each
+# other's suite state; build/test-logs/latest points at the newest.
+mkdir -p "$ROOT/build/test-logs"
+LOGS=$(mktemp -d "$ROOT/build/test-logs/run-$(date +%Y%m%d-%H%M%S)-XXXX")
+ln -sfn "$(basename "$LOGS")" "$ROOT/build/test-logs/latest"
+find "$ROOT/build/test-logs" -maxdepth 1 -name 'run-*' -mmin +240 -exec rm -rf {} + 2>/dev/null || true
 FILTER=${1:-}
 SUITES=(integration fault s3 ship csi)
 pass=0
