@@ -62,7 +62,8 @@ static int write_file_durable(const char *path, const void *buf, size_t len)
     return close(fd);
 }
 
-int replica_create(const char *dir, const char *name, uint64_t size, uint32_t block_size, char *err,
+int replica_create(const char *dir, const char *name, uint64_t size, uint32_t block_size,
+                   const uint8_t *uuid, replica_prepare_fn prepare, void *ctx, char *err,
                    size_t errlen)
 {
     char tmp[PATH_MAX], path[PATH_MAX];
@@ -83,12 +84,16 @@ int replica_create(const char *dir, const char *name, uint64_t size, uint32_t bl
                             .block_size = block_size,
                             .created = (uint64_t)time(NULL)};
     snprintf(sb.name, sizeof(sb.name), "%s", name);
-    if (RAND_bytes(sb.uuid, sizeof(sb.uuid)) != 1) {
+    if (uuid) {
+        memcpy(sb.uuid, uuid, sizeof(sb.uuid));
+    } else if (RAND_bytes(sb.uuid, sizeof(sb.uuid)) != 1) {
         snprintf(err, errlen, "cannot generate a volume UUID (OpenSSL RAND_bytes failed)");
         goto fail_eio;
     }
-    sb.uuid[6] = (uint8_t)((sb.uuid[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
-    sb.uuid[8] = (uint8_t)((sb.uuid[8] & 0x3f) | 0x80);
+    if (!uuid) {
+        sb.uuid[6] = (uint8_t)((sb.uuid[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
+        sb.uuid[8] = (uint8_t)((sb.uuid[8] & 0x3f) | 0x80);
+    }
 
     snprintf(path, sizeof(path), "%s/" DATA_FILE, tmp);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -106,8 +111,21 @@ int replica_create(const char *dir, const char *name, uint64_t size, uint32_t bl
     uint8_t buf[SUPERBLOCK_BYTES];
     superblock_encode(&sb, buf);
     snprintf(path, sizeof(path), "%s/" SB_FILE, tmp);
-    if (write_file_durable(path, buf, sizeof(buf)) < 0 || fsync_dir(tmp) < 0 ||
-        rename(tmp, dir) < 0) {
+    if (write_file_durable(path, buf, sizeof(buf)) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "writing %s: %s", path, strerror(e));
+        remove_tree(tmp);
+        errno = e;
+        return -1;
+    }
+    if (prepare && prepare(tmp, &sb, ctx) != 0) {
+        int e = errno ? errno : EIO;
+        snprintf(err, errlen, "preparing %s: %s", tmp, strerror(e));
+        remove_tree(tmp);
+        errno = e;
+        return -1;
+    }
+    if (fsync_dir(tmp) < 0 || rename(tmp, dir) < 0) {
         int e = errno;
         snprintf(err, errlen, "writing %s: %s", path, strerror(e));
         remove_tree(tmp);

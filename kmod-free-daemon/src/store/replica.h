@@ -31,7 +31,13 @@ struct replica {
     unsigned dio_align; /* offsets and lengths must be multiples of this for O_DIRECT; 1 if none */
 };
 
-int replica_create(const char *dir, const char *name, uint64_t size, uint32_t block_size, char *err,
+/* uuid: the volume's UUID (a replica created for a peer takes the volume's), or NULL for a new
+ * random one. prepare, if set, runs inside the not-yet-visible directory after the superblock is
+ * written (to add files that must appear atomically with the replica); non-zero fails the
+ * create. */
+typedef int (*replica_prepare_fn)(const char *tmpdir, const struct superblock *sb, void *ctx);
+int replica_create(const char *dir, const char *name, uint64_t size, uint32_t block_size,
+                   const uint8_t *uuid, replica_prepare_fn prepare, void *ctx, char *err,
                    size_t errlen);
 int replica_open(const char *dir, enum cache_mode cache, struct replica **out, char *err,
                  size_t errlen);

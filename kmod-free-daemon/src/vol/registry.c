@@ -151,6 +151,12 @@ void registry_close(struct registry *r)
 
 int registry_create(struct registry *r, const char *name, uint64_t size, char *err, size_t errlen)
 {
+    return registry_create_ex(r, name, size, NULL, NULL, NULL, err, errlen);
+}
+
+int registry_create_ex(struct registry *r, const char *name, uint64_t size, const uint8_t *uuid,
+                       replica_prepare_fn prepare, void *ctx, char *err, size_t errlen)
+{
     if (!volume_name_valid(name)) {
         snprintf(err, errlen, "invalid volume name \"%s\": use 1-63 letters, digits, '.', '_', '-'",
                  name);
@@ -181,7 +187,7 @@ int registry_create(struct registry *r, const char *name, uint64_t size, char *e
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/%s", r->volumes_dir, name);
     char why[512];
-    if (replica_create(dir, name, size, bs, why, sizeof(why)) < 0) {
+    if (replica_create(dir, name, size, bs, uuid, prepare, ctx, why, sizeof(why)) < 0) {
         int e = errno;
         snprintf(err, errlen, "cannot create volume %s: %s", name, why);
         errno = e;

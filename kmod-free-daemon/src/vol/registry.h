@@ -47,6 +47,9 @@ void registry_close(struct registry *r);
 bool volume_name_valid(const char *name);
 
 int registry_create(struct registry *r, const char *name, uint64_t size, char *err, size_t errlen);
+/* As registry_create, with a given UUID (NULL: random) and a prepare hook (store/replica.h). */
+int registry_create_ex(struct registry *r, const char *name, uint64_t size, const uint8_t *uuid,
+                       replica_prepare_fn prepare, void *ctx, char *err, size_t errlen);
 int registry_delete(struct registry *r, const char *name, char *err, size_t errlen);
 
 /* For frontends: finds a servable volume and counts the attachment. NULL with a message if
