@@ -735,6 +735,7 @@ static void ctl_readable(struct proxy *p, struct ctl_client *cc)
     while (!cc->dead && (nl = memchr(cc->buf, '\n', cc->len))) {
         *nl = 0;
         ctl_command(p, cc, cc->buf);
+        update_all(p); /* "stall off", "blackhole off"... act before the next command */
         size_t used = (size_t)(nl + 1 - cc->buf);
         memmove(cc->buf, nl + 1, cc->len - used);
         cc->len -= used;
@@ -743,7 +744,6 @@ static void ctl_readable(struct proxy *p, struct ctl_client *cc)
         ctl_reply(p, cc, "err line too long");
         ctl_end(p, cc);
     }
-    update_all(p); /* stall off, blackhole off, ... may have unblocked something */
 }
 
 static void on_ctl_accept(struct proxy *p)
