@@ -546,7 +546,9 @@ static void update_all(struct proxy *p)
     }
 }
 
-/* Arms the timer at the earliest moment a queued chunk (or a held FIN) becomes due. */
+/* Arms the timer at the earliest moment a queued chunk (or a held FIN) becomes due. Every flow
+ * counted here makes progress when pumped (it writes, blocks on EAGAIN or fails), so a timer that
+ * fires at once cannot spin. */
 static void arm_timer(struct proxy *p)
 {
     uint64_t now = now_ns(), next = UINT64_MAX;
@@ -556,12 +558,14 @@ static void arm_timer(struct proxy *p)
                 const struct flow *f = &c->flow[d];
                 if (f->blocked || (d == UP && c->connecting))
                     continue;
-                if (!f->head && !(f->src_eof && !f->dst_shut))
+                if (!f->head && !(f->src_eof && !f->dst_shut && !p->blackhole))
                     continue;
                 uint64_t t = f->head ? f->head->due_ns : 0;
                 if (c->stall_until > t)
                     t = c->stall_until;
-                if (t > now && t < next)
+                if (t < now)
+                    t = now; /* came due while other events were handled: fire at once */
+                if (t < next)
                     next = t;
             }
         }
