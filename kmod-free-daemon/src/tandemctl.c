@@ -26,6 +26,9 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: tandemctl [--control PATH] [--json] COMMAND\n"
                "  volume create NAME --size SIZE     (SIZE like 256M, 10G)\n"
+               "         [--replica NODE@HOST:PORT ...] [--on-no-quorum suspend|io-error]\n"
+               "  volume promote NAME [--force]\n"
+               "  volume demote NAME\n"
                "  volume list [--json]\n"
                "  volume status NAME [--json]\n"
                "  volume delete NAME\n"
@@ -152,6 +155,27 @@ static void print_status(struct json_object *v)
            "cache:      %s\nclients:    %s\npath:       %s\n",
            jstr(v, "uuid"), size, (unsigned long long)ju64(v, "size"), alloc, jstr(v, "block_size"),
            jstr(v, "cache"), jstr(v, "clients"), jstr(v, "path"));
+    struct json_object *reps;
+    if (json_object_object_get_ex(v, "replicas", &reps)) {
+        printf("role:       %s\ndisk:       %s\nquorum:     %s%s\n", jstr(v, "role"),
+               jstr(v, "disk"), strcmp(jstr(v, "quorum"), "true") == 0 ? "yes" : "NO",
+               strcmp(jstr(v, "suspended_writes"), "true") == 0 ? " (writes suspended)" : "");
+        if (strcmp(jstr(v, "split_brain"), "true") == 0)
+            printf("!!! SPLIT BRAIN: replicas diverged; resolve with "
+                   "`tandemctl volume resolve %s --discard-local` on the victim !!!\n",
+                   jstr(v, "name"));
+        printf("replicas:\n  %-12s %-10s %-10s %-12s %-14s %s\n", "NODE", "ZONE", "ROLE", "DISK",
+               "CONNECTION", "RESYNC");
+        for (size_t i = 0; i < json_object_array_length(reps); i++) {
+            struct json_object *r = json_object_array_get_idx(reps, i), *rs;
+            char resync[64] = "";
+            if (json_object_object_get_ex(r, "resync", &rs))
+                snprintf(resync, sizeof(resync), "%s of %s regions left",
+                         jstr(rs, "regions_left"), jstr(rs, "regions_total"));
+            printf("  %-12s %-10s %-10s %-12s %-14s %s\n", jstr(r, "node"), jstr(r, "zone"),
+                   jstr(r, "role"), jstr(r, "disk"), jstr(r, "connection"), resync);
+        }
+    }
     struct json_object *io;
     if (json_object_object_get_ex(v, "io", &io))
         printf(
@@ -226,7 +250,10 @@ int main(int argc, char **argv)
     control_path = getenv("TANDEM_CONTROL");
     const char *pos[8];
     int npos = 0;
-    const char *size_arg = NULL;
+    const char *size_arg = NULL, *no_quorum = NULL;
+    const char *replicas[8];
+    int nrep = 0;
+    bool force = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--control") == 0 && i + 1 < argc)
@@ -235,6 +262,20 @@ int main(int argc, char **argv)
             control_path = a + 10;
         else if (strcmp(a, "--json") == 0)
             want_json = true;
+        else if (strcmp(a, "--force") == 0)
+            force = true;
+        else if (strcmp(a, "--replica") == 0 && i + 1 < argc) {
+            if (nrep == 8)
+                return die_usage("too many --replica");
+            replicas[nrep++] = argv[++i];
+        } else if (strcmp(a, "--witness") == 0 && i + 1 < argc) {
+            fprintf(stderr, "tandemctl: --witness: diskless witnesses are not supported yet\n");
+            return EXIT_USAGE;
+        } else if (strcmp(a, "--on-no-quorum") == 0 && i + 1 < argc) {
+            no_quorum = argv[++i];
+            if (strcmp(no_quorum, "suspend") != 0 && strcmp(no_quorum, "io-error") != 0)
+                return die_usage("--on-no-quorum takes suspend or io-error");
+        }
         else if (strcmp(a, "--size") == 0 && i + 1 < argc)
             size_arg = argv[++i];
         else if (strncmp(a, "--size=", 7) == 0)
@@ -283,10 +324,29 @@ int main(int argc, char **argv)
         }
         struct json_object *req = request("volume.create", name);
         json_object_object_add(req, "size", json_object_new_int64((int64_t)size));
+        if (nrep) {
+            struct json_object *arr = json_object_new_array();
+            for (int k = 0; k < nrep; k++)
+                json_object_array_add(arr, json_object_new_string(replicas[k]));
+            json_object_object_add(req, "replicas", arr);
+        }
+        if (no_quorum)
+            json_object_object_add(req, "on_no_quorum", json_object_new_string(no_quorum));
         return run(req, "create");
     }
     if (strcmp(verb, "status") == 0)
         return run(request("volume.status", name), "status");
+    if (strcmp(verb, "promote") == 0 || strcmp(verb, "demote") == 0) {
+        struct json_object *req =
+            request(strcmp(verb, "promote") == 0 ? "volume.promote" : "volume.demote", name);
+        if (force)
+            json_object_object_add(req, "force", json_object_new_boolean(1));
+        int rc = run(req, "role");
+        if (rc == 0 && !want_json)
+            printf("volume %s is now %s here\n", name,
+                   strcmp(verb, "promote") == 0 ? "primary" : "secondary");
+        return rc;
+    }
     if (strcmp(verb, "delete") == 0) {
         int rc = run(request("volume.delete", name), "delete");
         if (rc == 0 && !want_json)

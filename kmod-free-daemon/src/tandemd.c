@@ -10,6 +10,7 @@
 #include "util/bufpool.h"
 #include "util/log.h"
 #include "util/loop.h"
+#include "util/reactor_call.h"
 #include "version.h"
 #include "vol/registry.h"
 
@@ -34,6 +35,7 @@ struct options {
     enum io_engine_kind engine;
     enum cache_mode cache;
     unsigned handshake_timeout_ms;
+    unsigned peer_timeout_ms;
     bool verbose;
 };
 
@@ -53,7 +55,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: tandemd --data-dir DIR --node NAME [--zone ZONE] [--listen HOST:PORT]\n"
                "               [--control PATH] [--nbd PATH|HOST:PORT]\n"
                "               [--io-engine auto|io_uring|aio] [--cache none|writeback]\n"
-               "               [--nbd-handshake-timeout SECONDS] [--verbose]\n"
+               "               [--nbd-handshake-timeout SECONDS] [--peer-timeout SECONDS]\n"
+            "               [--verbose]\n"
                "defaults: --control DIR/control.sock, --nbd DIR/nbd.sock, --io-engine auto, "
                "--cache none\n");
 }
@@ -73,6 +76,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {"nbd-handshake-timeout", required_argument, NULL, 'H'},
+        {"peer-timeout", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->zone = "default";
@@ -118,6 +122,17 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'v':
             o->verbose = true;
             break;
+        case 'P': {
+            char *end;
+            double s = strtod(optarg, &end);
+            if (*end || s < 0.2 || s > 600) {
+                fprintf(stderr, "tandemd: --peer-timeout wants seconds, 0.2-600 (got %s)\n",
+                        optarg);
+                return -1;
+            }
+            o->peer_timeout_ms = (unsigned)(s * 1000);
+            break;
+        }
         case 'H': {
             char *end;
             double s = strtod(optarg, &end);
@@ -233,9 +248,6 @@ int main(int argc, char **argv)
     int lock_fd = lock_data_dir(o.data_dir);
     if (lock_fd < 0)
         return 1;
-    if (o.listen)
-        log_warn("tandemd", "--listen %s: peer replication is not in this build yet; ignored",
-                 o.listen);
 
     char control_path[PATH_MAX], nbd_path[PATH_MAX], err[1024];
     snprintf(control_path, sizeof(control_path), "%s", o.control ? o.control : "");
@@ -276,12 +288,28 @@ int main(int argc, char **argv)
         fprintf(stderr, "tandemd: %s\n", err);
         return 1;
     }
+    struct reactor_queue rq;
+    if (reactor_queue_init(&rq, &d.loop) < 0) {
+        fprintf(stderr, "tandemd: cannot set up the event loop\n");
+        return 1;
+    }
+    struct repl_config rc = {.node = o.node,
+                             .zone = o.zone,
+                             .listen = o.listen,
+                             .peer_timeout_ms = o.peer_timeout_ms};
+    struct repl_node *repl = repl_node_create(&d.loop, &d.reg, d.eng, &d.pool, &rq, &rc, err,
+                                              sizeof(err));
+    if (!repl) {
+        fprintf(stderr, "tandemd: %s\n", err);
+        return 1;
+    }
     struct ctl_node_info info = {.node = o.node,
                                  .zone = o.zone,
                                  .io_engine = io_engine_name(d.eng),
                                  .cache = o.cache == CACHE_NONE ? "none" : "writeback",
                                  .nbd_address = nbd_path,
-                                 .version = TANDEM_VERSION};
+                                 .version = TANDEM_VERSION,
+                                 .repl = repl};
     struct ctl_server ctl;
     if (ctl_server_start(&ctl, control_path, &d.reg, &info, err, sizeof(err)) < 0) {
         fprintf(stderr, "tandemd: %s\n", err);
@@ -294,6 +322,8 @@ int main(int argc, char **argv)
 
     ctl_server_stop(&ctl);
     nbd_server_close(&d.nbd);
+    repl_node_destroy(repl);
+    reactor_queue_destroy(&rq);
     /* Writes that completed in page-cache mode are made durable before we say goodbye. */
     for (unsigned i = 0; i < d.reg.n; i++)
         if (!d.reg.entries[i]->broken && fdatasync(d.reg.entries[i]->vol.rep->data_fd) < 0)

@@ -113,6 +113,17 @@ struct json_object *ctl_handle(struct registry *reg, const struct ctl_node_info 
     const char *op = get_string(req, "op");
     if (!op)
         return fail("invalid", "request needs an \"op\" string");
+    struct json_object *reps;
+    bool replicated = json_object_object_get_ex(req, "replicas", &reps);
+    if (info->repl && ((strcmp(op, "volume.create") == 0 && replicated) ||
+                       strcmp(op, "volume.promote") == 0 || strcmp(op, "volume.demote") == 0 ||
+                       strcmp(op, "volume.status") == 0)) {
+        if (!get_string(req, "name"))
+            return fail("invalid", "this op needs \"name\"");
+        return repl_ctl(info->repl, op, req);
+    }
+    if (strcmp(op, "volume.promote") == 0 || strcmp(op, "volume.demote") == 0)
+        return fail("invalid", "volume has no replicas");
     if (strcmp(op, "volume.create") == 0)
         return volume_create(reg, req);
     if (strcmp(op, "volume.delete") == 0)

@@ -9,6 +9,7 @@
 #ifndef TANDEM_CTL_SERVER_H
 #define TANDEM_CTL_SERVER_H
 
+#include "repl/repl.h"
 #include "vol/registry.h"
 
 #include <json-c/json.h>
@@ -24,6 +25,7 @@ struct ctl_node_info {
     const char *cache;
     const char *nbd_address;
     const char *version;
+    struct repl_node *repl; /* replication ops go here (repl/repl.h) */
 };
 
 struct ctl_server {

@@ -3,6 +3,7 @@
  * nbd driver via nbd-client, qemu, nbdfuse); TCP is there for remote consumers and tests. */
 #include "nbd/nbd_server.h"
 
+#include "repl/repl.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -27,6 +28,10 @@ static int peek_export(void *ctx, const char *name, uint64_t *size, char *msg, s
 static void *attach_export(void *ctx, const char *name, uint64_t *size, char *msg, size_t msglen)
 {
     struct volume *v = registry_attach(ctx, name, msg, msglen);
+    if (v && repl_may_serve(v, msg, msglen) < 0) {
+        registry_detach(ctx, v); /* only the primary serves a replicated volume */
+        return NULL;
+    }
     if (v)
         *size = vol_size(v);
     return v;

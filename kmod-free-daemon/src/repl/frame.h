@@ -36,7 +36,8 @@ enum frame_type {
     FRAME_VERIFY_REQ = 15,
     FRAME_VERIFY_SUM = 16,
     FRAME_ROLE = 17,
-    FRAME_TYPE_MAX = 17,
+    FRAME_RS_DONE = 18,
+    FRAME_TYPE_MAX = 18,
 };
 
 #define FRAME_F_FUA     1u

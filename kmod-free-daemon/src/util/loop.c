@@ -128,6 +128,8 @@ int loop_run(struct loop *l)
         for (int i = 0; i < l->n_idle; i++)
             l->idle[i].fn(l->idle[i].ctx);
         run_deferred(l);
+        if (l->stopping)
+            break; /* stopped by the hooks or deferred work: do not sleep first */
         int n = epoll_wait(l->epfd, evs, LOOP_BATCH, -1);
         if (n < 0) {
             if (errno == EINTR)

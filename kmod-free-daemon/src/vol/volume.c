@@ -9,6 +9,8 @@
  * read back as zero either way, only the allocation differs. */
 #include "vol/volume.h"
 
+#include "repl/repl.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -52,7 +54,7 @@ static uint64_t align_up(uint64_t x, uint64_t a)
 
 static bool is_write_class(enum vol_op op)
 {
-    return op == VOL_WRITE || op == VOL_TRIM || op == VOL_WRITE_ZEROES;
+    return op == VOL_WRITE || op == VOL_TRIM || op == VOL_WRITE_ZEROES || op == VOL_LOCKED_READ;
 }
 
 static void submit_io(struct vol_io *vio, enum io_op op, void *buf, uint64_t off, uint64_t len,
@@ -131,12 +133,16 @@ static void complete(struct vol_io *vio, int error)
         atomic_fetch_add(&v->stats.bytes_read, vio->len);
     else if (vio->op == VOL_WRITE)
         atomic_fetch_add(&v->stats.bytes_written, vio->len);
-    if (is_write_class(vio->op)) {
-        unlink_active(v, vio);
-        wake_waiters(v);
-    }
     v->inflight--;
+    if (!is_write_class(vio->op)) {
+        vio->done(vio);
+        return;
+    }
+    /* done() runs before the waiters start: whatever it sends about this range (a resync
+     * copy, an acknowledgement) goes out before anything a later overlapping write sends. */
+    unlink_active(v, vio);
     vio->done(vio);
+    wake_waiters(v);
 }
 
 static bool needs_bounce(const struct vol_io *vio)
@@ -206,7 +212,17 @@ static void start_write_class(struct vol_io *vio)
     struct volume *v = vio->vol;
     vio->next = v->active;
     v->active = vio;
+    if (vio->on_start)
+        vio->on_start(vio);
     switch (vio->op) {
+    case VOL_LOCKED_READ:
+        if (needs_bounce(vio)) {
+            complete(vio, EINVAL); /* resync reads are always region-aligned */
+            return;
+        }
+        vio->step = ST_READ;
+        submit_io(vio, IO_READ, vio->buf, vio->off, vio->len, 0, 0);
+        break;
     case VOL_WRITE:
         if (!needs_bounce(vio)) {
             vio->step = ST_WRITE;
@@ -281,7 +297,7 @@ static void io_done(struct io_req *io)
     }
 }
 
-void vol_submit(struct volume *v, struct vol_io *vio)
+void vol_local_submit(struct volume *v, struct vol_io *vio)
 {
     vio->vol = v;
     vio->error = 0;
@@ -307,6 +323,8 @@ void vol_submit(struct volume *v, struct vol_io *vio)
     case VOL_WRITE_ZEROES:
         atomic_fetch_add(&v->stats.zeroes, 1);
         break;
+    case VOL_LOCKED_READ:
+        break;
     }
     unsigned a = v->rep->dio_align;
     if (vio->op == VOL_WRITE && a > 1) {
@@ -326,4 +344,12 @@ void vol_submit(struct volume *v, struct vol_io *vio)
         return;
     }
     start_write_class(vio);
+}
+
+void vol_submit(struct volume *v, struct vol_io *vio)
+{
+    if (v->repl)
+        repl_submit(v->repl, vio);
+    else
+        vol_local_submit(v, vio);
 }

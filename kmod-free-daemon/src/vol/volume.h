@@ -26,7 +26,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum vol_op { VOL_READ, VOL_WRITE, VOL_FLUSH, VOL_TRIM, VOL_WRITE_ZEROES };
+/* VOL_LOCKED_READ: a read that holds the range against overlapping writes, like a write does,
+ * and completes (done()) before any write waiting for that range starts. Resync uses it so
+ * that the copy it sends a peer is ordered exactly between the writes around it. */
+enum vol_op { VOL_READ, VOL_WRITE, VOL_FLUSH, VOL_TRIM, VOL_WRITE_ZEROES, VOL_LOCKED_READ };
 
 #define VOL_F_FUA     1u
 #define VOL_F_NO_HOLE 2u /* WRITE_ZEROES: allocate, don't punch */
@@ -41,6 +44,11 @@ struct vol_io {
     void *buf; /* READ: filled; WRITE: source */
     int error;
     void (*done)(struct vol_io *vio);
+    /* Optional, write-class ops: called once the range is held and the op is about to be
+     * issued, i.e. in the order the volume applies overlapping writes. Replication sends the
+     * write to peers from here, so every replica applies overlapping writes in that order. */
+    void (*on_start)(struct vol_io *vio);
+    void *ctx; /* the caller's */
 
     /* private to the volume */
     struct volume *vol;
@@ -59,8 +67,11 @@ struct vol_stats {
     atomic_uint_fast64_t unaligned; /* requests that needed a bounce buffer */
 };
 
+struct rvol;
+
 struct volume {
     struct replica *rep;
+    struct rvol *repl; /* replication state, or NULL for a volume without peers */
     struct io_engine *eng;
     struct bufpool *pool;
     struct vol_io *active;  /* write-class requests in flight */
@@ -72,7 +83,10 @@ struct volume {
 
 /* Binds a replica to the reactor's engine and pool. Never fails. */
 void vol_init(struct volume *v, struct replica *rep, struct io_engine *eng, struct bufpool *pool);
+/* The frontends' entry point: replicated volumes go through repl/, others straight to disk. */
 void vol_submit(struct volume *v, struct vol_io *vio);
+/* This node's copy only (what replication itself calls). */
+void vol_local_submit(struct volume *v, struct vol_io *vio);
 static inline uint64_t vol_size(const struct volume *v)
 {
     return v->rep->sb.size;

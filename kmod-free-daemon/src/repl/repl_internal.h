@@ -1,0 +1,171 @@
+/* Internal structures of repl/, shared by node.c (connections, frames), rvol.c (replicated
+ * volumes: write path, attach, resync) and repl_ctl.c (control jobs). Reactor thread only. */
+#ifndef TANDEM_REPL_INTERNAL_H
+#define TANDEM_REPL_INTERNAL_H
+
+#include "repl/bitmap.h"
+#include "repl/frame.h"
+#include "repl/meta.h"
+#include "repl/repl.h"
+#include "vol/registry.h"
+#include "vol/volume.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define ACK_RING 4096 /* frames awaiting an ack per peer connection, at most */
+
+struct peer;
+struct rio;
+
+/* One queued outgoing frame. payload is borrowed (a client's write buffer, valid until the write
+ * completes, which needs this frame's ack) unless release is set. */
+struct tx_item {
+    uint8_t hdr[FRAME_HEADER_BYTES];
+    const void *payload;
+    uint32_t payload_len;
+    void (*release)(struct repl_node *n, void *payload, uint32_t len);
+    struct tx_item *next;
+};
+
+enum peer_state { PEER_DOWN, PEER_CONNECTING, PEER_HELLO, PEER_UP };
+
+enum ack_kind { ACK_NONE, ACK_RIO, ACK_RESYNC, ACK_CREATE };
+
+struct ack_slot {
+    enum ack_kind kind;
+    uint64_t seq;
+    void *ptr;       /* struct rio *, struct rvol * (resync), struct create_job * */
+    uint64_t region; /* ACK_RESYNC */
+    uint32_t len;
+};
+
+struct peer {
+    struct repl_node *node;
+    char name[REPL_NAME_MAX + 1];
+    char addr[128];
+    char zone[64];
+    enum peer_state state;
+    int fd;
+    struct loop_watch w;
+    bool outbound;
+    /* receive */
+    uint8_t rx_hdr[FRAME_HEADER_BYTES];
+    uint32_t rx_hdr_got;
+    struct frame rx;
+    void *rx_payload;
+    uint32_t rx_payload_got;
+    /* send */
+    struct tx_item *tx_head, *tx_tail;
+    size_t tx_sent; /* bytes of tx_head already sent */
+    bool in_dirty;
+    struct peer *dirty_next;
+    uint64_t next_seq;
+    struct ack_slot acks[ACK_RING];
+    uint64_t last_rx_ms, last_tx_ms, next_connect_ms;
+    struct peer *next;
+};
+
+enum link_state { LINK_DOWN, LINK_ATTACHED, LINK_SYNC_SOURCE, LINK_SYNC_TARGET, LINK_SPLIT_BRAIN,
+                  LINK_REFUSED };
+
+/* A replicated volume's view of one other member. */
+struct member_link {
+    struct repl_member *m; /* in rv->meta */
+    struct peer *peer;
+    enum link_state link;
+    enum disk_state peer_disk;
+    enum repl_role peer_role;
+    struct bitmap oos; /* regions this member missed */
+    uint64_t resync_next;  /* next region to copy */
+    unsigned resync_inflight;
+    uint64_t resync_bytes; /* copied in this resync (status, tests) */
+    uint64_t resync_total; /* regions to copy when it started */
+    char refuse_reason[160];
+};
+
+/* A client write (or flush) in flight on a replicated volume. */
+struct rio {
+    struct rvol *rv;
+    struct vol_io *outer;
+    struct vol_io inner;
+    unsigned acks_pending;
+    bool local_done;
+    int error;
+    struct rio *next; /* free list / suspended list */
+};
+
+struct rvol {
+    struct repl_node *node;
+    struct volume *vol;
+    struct vol_entry *entry;
+    char dir[512];
+    uint8_t uuid[16];
+    uint64_t volume_id;
+    struct repl_meta meta;
+    unsigned self; /* index of this node in meta.members */
+    struct member_link links[REPL_MAX_REPLICAS];
+    struct bitmap wi; /* write intent: regions with writes that may not be on every replica */
+    unsigned writes_inflight;
+    struct rio *suspended, **suspended_tail;
+    bool had_quorum;
+    struct rvol *next;
+};
+
+struct repl_node {
+    struct loop *loop;
+    struct registry *reg;
+    struct io_engine *eng;
+    struct bufpool *pool;
+    struct reactor_queue *q;
+    char name[REPL_NAME_MAX + 1];
+    char zone[64];
+    char listen_addr[128];
+    unsigned timeout_ms;
+    unsigned resync_inflight;
+    int listen_fd;
+    struct loop_watch listen_watch;
+    int timer_fd;
+    struct loop_watch timer_watch;
+    struct peer *peers;
+    struct peer *dirty;
+    struct rvol *vols;
+    struct tx_item *free_tx;
+    struct rio *free_rio;
+    struct create_job *creates;
+    uint64_t ticks;
+};
+
+/* node.c */
+uint64_t repl_now_ms(void);
+struct peer *peer_get(struct repl_node *n, const char *name, const char *addr);
+void peer_send(struct peer *p, struct frame *f, const void *payload, uint32_t len,
+               void (*release)(struct repl_node *n, void *payload, uint32_t len));
+/* Sends a JSON payload (copied). */
+void peer_send_json(struct peer *p, uint8_t type, uint64_t volume_id, struct json_object *o);
+void peer_drop(struct peer *p, const char *why);
+void peer_kick_connect(struct peer *p);
+void repl_release_malloc(struct repl_node *n, void *payload, uint32_t len);
+void repl_release_pool(struct repl_node *n, void *payload, uint32_t len);
+
+/* repl_ctl.c */
+void create_job_ack(struct repl_node *n, void *job, struct peer *p, int err);
+void create_job_peer_up(struct repl_node *n, struct peer *p);
+void create_jobs_tick(struct repl_node *n);
+
+/* rvol.c */
+struct rvol *rvol_by_id(struct repl_node *n, uint64_t volume_id);
+struct rvol *rvol_open(struct repl_node *n, struct vol_entry *e, char *err, size_t errlen);
+void rvol_close(struct rvol *rv);
+void rvol_peer_up(struct rvol *rv, struct peer *p);
+void rvol_peer_lost(struct rvol *rv, struct peer *p);
+void rvol_frame(struct rvol *rv, struct peer *p, const struct frame *f, void *payload);
+void rvol_ack(struct peer *p, const struct frame *f);
+void rvol_tick(struct rvol *rv);
+bool rvol_has_quorum(const struct rvol *rv);
+uint64_t uuid_to_id(const uint8_t uuid[16]);
+void peer_fail_acks(struct peer *p);
+int frame_create_received(struct repl_node *n, struct peer *p, struct json_object *o,
+                          char *err, size_t errlen);
+
+#endif

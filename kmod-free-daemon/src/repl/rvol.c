@@ -1,0 +1,938 @@
+/* Replicated volumes: the protocol-C write path, attach decisions from generation ids, and
+ * bitmap-driven resync (proto/replication.md §3, §4, §6).
+ *
+ * Primary write: the region is marked in the write-intent bitmap (durably, first write only),
+ * the write is issued locally, and when the volume layer admits it (on_start, i.e. in overlap
+ * order) it is sent to every attached peer; it completes when local and all acks are in. A
+ * member not attached gets the region in its out-of-sync bitmap instead, durably, before the
+ * client hears back. Secondary: frames are applied through the same volume layer in arrival
+ * order and acknowledged when done. */
+#include "repl/repl_internal.h"
+
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+uint64_t uuid_to_id(const uint8_t uuid[16])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | uuid[i];
+    return v;
+}
+
+struct rvol *rvol_by_id(struct repl_node *n, uint64_t volume_id)
+{
+    for (struct rvol *rv = n->vols; rv; rv = rv->next)
+        if (rv->volume_id == volume_id)
+            return rv;
+    return NULL;
+}
+
+static struct member_link *link_of(struct rvol *rv, struct peer *p)
+{
+    for (unsigned i = 0; i < rv->meta.n_members; i++)
+        if (i != rv->self && rv->links[i].peer == p)
+            return &rv->links[i];
+    return NULL;
+}
+
+static bool link_gets_writes(const struct member_link *l)
+{
+    return l->peer && l->peer->state == PEER_UP &&
+           (l->link == LINK_ATTACHED || l->link == LINK_SYNC_SOURCE);
+}
+
+bool rvol_has_quorum(const struct rvol *rv)
+{
+    unsigned up = 1;
+    for (unsigned i = 0; i < rv->meta.n_members; i++) {
+        const struct member_link *l = &rv->links[i];
+        if (i != rv->self && l->peer && l->peer->state == PEER_UP &&
+            (l->link == LINK_ATTACHED || l->link == LINK_SYNC_SOURCE ||
+             l->link == LINK_SYNC_TARGET))
+            up++;
+    }
+    return 2 * up > rv->meta.n_members;
+}
+
+static void save_meta(struct rvol *rv)
+{
+    char err[256];
+    if (repl_meta_save(rv->dir, &rv->meta, err, sizeof(err)) < 0)
+        log_error("repl", "volume %s: %s", rv->entry->name, err);
+}
+
+static void mark_oos(struct rvol *rv, struct member_link *l, uint64_t off, uint64_t len)
+{
+    if (bitmap_set_range(&l->oos, off, len) < 0)
+        log_error("repl", "volume %s: cannot persist out-of-sync bitmap for %s: %s",
+                  rv->entry->name, l->m->node, strerror(errno));
+}
+
+static void send_attach(struct rvol *rv, struct peer *p, bool want_reply);
+
+/* ---- opening ---- */
+
+struct rvol *rvol_open(struct repl_node *n, struct vol_entry *e, char *err, size_t errlen)
+{
+    struct rvol *rv = calloc(1, sizeof(*rv));
+    if (!rv) {
+        snprintf(err, errlen, "out of memory");
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (repl_meta_load(e->dir, &rv->meta, err, errlen) < 0) {
+        int e2 = errno;
+        free(rv);
+        errno = e2;
+        return NULL;
+    }
+    rv->node = n;
+    rv->entry = e;
+    rv->vol = &e->vol;
+    snprintf(rv->dir, sizeof(rv->dir), "%s", e->dir);
+    memcpy(rv->uuid, e->vol.rep->sb.uuid, 16);
+    rv->volume_id = uuid_to_id(rv->uuid);
+    rv->suspended_tail = &rv->suspended;
+    rv->self = UINT32_MAX;
+    for (unsigned i = 0; i < rv->meta.n_members; i++)
+        if (strcmp(rv->meta.members[i].node, n->name) == 0)
+            rv->self = i;
+    if (rv->self == UINT32_MAX) {
+        snprintf(err, errlen, "this node (%s) is not in the volume's replica set", n->name);
+        free(rv);
+        errno = EINVAL;
+        return NULL;
+    }
+    uint64_t size = e->vol.rep->sb.size;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/write-intent.bitmap", e->dir);
+    if (bitmap_open(&rv->wi, path, size) < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        free(rv);
+        return NULL;
+    }
+    for (unsigned i = 0; i < rv->meta.n_members; i++) {
+        struct member_link *l = &rv->links[i];
+        l->m = &rv->meta.members[i];
+        if (i == rv->self)
+            continue;
+        snprintf(path, sizeof(path), "%s/oos.%s.bitmap", e->dir, l->m->node);
+        if (bitmap_open(&l->oos, path, size) < 0) {
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            rvol_close(rv);
+            return NULL;
+        }
+        l->peer = peer_get(n, l->m->node, l->m->addr);
+        /* Regions that were being written when this node stopped may differ anywhere:
+         * whoever ends up the resync source copies them (proto §3.2). */
+        for (uint64_t r = bitmap_next(&rv->wi, 0); r != UINT64_MAX; r = bitmap_next(&rv->wi, r + 1))
+            mark_oos(rv, l, r << REGION_SHIFT, REGION_BYTES);
+    }
+    if (rv->wi.count) {
+        log_warn("repl", "volume %s: %llu regions were being written at the last stop; they "
+                 "will be resynced", e->name, (unsigned long long)rv->wi.count);
+        for (uint64_t r = 0; r < rv->wi.n_regions; r++)
+            bitmap_clear(&rv->wi, r);
+        bitmap_sync(&rv->wi);
+    }
+    rv->had_quorum = true;
+    e->vol.repl = rv;
+    rv->next = n->vols;
+    n->vols = rv;
+    log_info("repl", "volume %s: %s, disk %s, %u replicas", e->name, role_name(rv->meta.role),
+             disk_state_name(rv->meta.disk), rv->meta.n_members);
+    for (unsigned i = 0; i < rv->meta.n_members; i++)
+        if (i != rv->self && rv->links[i].peer->state == PEER_UP)
+            send_attach(rv, rv->links[i].peer, true);
+    return rv;
+}
+
+void rvol_close(struct rvol *rv)
+{
+    for (unsigned i = 0; i < rv->meta.n_members; i++)
+        if (i != rv->self && rv->links[i].oos.bits)
+            bitmap_close(&rv->links[i].oos);
+    if (rv->wi.bits)
+        bitmap_close(&rv->wi);
+    if (rv->vol)
+        rv->vol->repl = NULL;
+    free(rv);
+}
+
+/* ---- attach ---- */
+
+static void runs_from_bitmap(const struct bitmap *b, struct json_object *arr)
+{
+    for (uint64_t r = bitmap_next(b, 0); r != UINT64_MAX;) {
+        uint64_t e = r;
+        while (e + 1 < b->n_regions && bitmap_test(b, e + 1))
+            e++;
+        struct json_object *pair = json_object_new_array();
+        json_object_array_add(pair, json_object_new_uint64(r));
+        json_object_array_add(pair, json_object_new_uint64(e));
+        json_object_array_add(arr, pair);
+        r = bitmap_next(b, e + 1);
+    }
+}
+
+static struct json_object *hexj(uint64_t v)
+{
+    char b[20];
+    snprintf(b, sizeof(b), "%016llx", (unsigned long long)v);
+    return json_object_new_string(b);
+}
+
+static uint64_t jhex(struct json_object *o, const char *key)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(o, key, &v) ? strtoull(json_object_get_string(v), NULL, 16)
+                                                 : 0;
+}
+
+static void send_gens(struct rvol *rv, struct peer *p, uint8_t type)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "current", hexj(rv->meta.current));
+    json_object_object_add(o, "history0", hexj(rv->meta.history[0]));
+    json_object_object_add(o, "history1", hexj(rv->meta.history[1]));
+    json_object_object_add(o, "role", json_object_new_string(role_name(rv->meta.role)));
+    peer_send_json(p, type, rv->volume_id, o);
+    json_object_put(o);
+}
+
+void rvol_peer_up(struct rvol *rv, struct peer *p)
+{
+    send_attach(rv, p, false); /* the peer sends its own on the same event */
+}
+
+/* want_reply: we opened the volume while the connection was already up (a CREATE, a restart
+ * of the volume), so the peer's ATTACH may have been sent before we could take it. */
+static void send_attach(struct rvol *rv, struct peer *p, bool want_reply)
+{
+    struct member_link *l = link_of(rv, p);
+    if (!l)
+        return;
+    char uuid[37];
+    uuid_format(rv->uuid, uuid);
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "uuid", json_object_new_string(uuid));
+    json_object_object_add(o, "name", json_object_new_string(rv->entry->name));
+    json_object_object_add(o, "size", json_object_new_uint64(rv->vol->rep->sb.size));
+    json_object_object_add(o, "role", json_object_new_string(role_name(rv->meta.role)));
+    json_object_object_add(o, "disk", json_object_new_string(disk_state_name(rv->meta.disk)));
+    json_object_object_add(o, "current", hexj(rv->meta.current));
+    json_object_object_add(o, "history0", hexj(rv->meta.history[0]));
+    json_object_object_add(o, "history1", hexj(rv->meta.history[1]));
+    json_object_object_add(o, "base_for_you", hexj(l->m->bitmap_base));
+    struct json_object *dirty = json_object_new_array();
+    runs_from_bitmap(&l->oos, dirty);
+    json_object_object_add(o, "dirty", dirty);
+    json_object_object_add(o, "want_reply", json_object_new_boolean(want_reply));
+    peer_send_json(p, FRAME_ATTACH, rv->volume_id, o);
+    json_object_put(o);
+}
+
+static void demote_local(struct rvol *rv, const char *why);
+static void resync_pump(struct rvol *rv, struct member_link *l);
+
+static void on_attach(struct rvol *rv, struct peer *p, struct member_link *l,
+                      struct json_object *o)
+{
+    struct json_object *v;
+    char uuid[37];
+    uuid_format(rv->uuid, uuid);
+    const char *ru = json_object_object_get_ex(o, "uuid", &v) ? json_object_get_string(v) : "";
+    if (strcmp(ru, uuid) != 0) {
+        snprintf(l->refuse_reason, sizeof(l->refuse_reason),
+                 "peer announced volume UUID %s, ours is %s", ru, uuid);
+        log_error("repl", "volume %s: refusing %s: %s", rv->entry->name, p->name,
+                  l->refuse_reason);
+        l->link = LINK_REFUSED;
+        struct json_object *r = json_object_new_object();
+        json_object_object_add(r, "reason", json_object_new_string(l->refuse_reason));
+        peer_send_json(p, FRAME_ATTACH_REFUSE, rv->volume_id, r);
+        json_object_put(r);
+        return;
+    }
+    l->peer_role = json_object_object_get_ex(o, "role", &v) &&
+                           strcmp(json_object_get_string(v), "primary") == 0
+                       ? ROLE_PRIMARY
+                       : ROLE_SECONDARY;
+    if (json_object_object_get_ex(o, "disk", &v))
+        disk_state_parse(json_object_get_string(v), &l->peer_disk);
+    uint64_t rc = jhex(o, "current"), rh0 = jhex(o, "history0"), rh1 = jhex(o, "history1");
+    uint64_t rbase = jhex(o, "base_for_you");
+    struct repl_meta *m = &rv->meta;
+    /* regions the peer says it may hold differently: ours to resync if we are the source */
+    if (json_object_object_get_ex(o, "dirty", &v))
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+            struct json_object *pair = json_object_array_get_idx(v, i);
+            uint64_t a = json_object_get_uint64(json_object_array_get_idx(pair, 0));
+            uint64_t b = json_object_get_uint64(json_object_array_get_idx(pair, 1));
+            if (b >= a && b < l->oos.n_regions)
+                mark_oos(rv, l, a << REGION_SHIFT, (b - a + 1) << REGION_SHIFT);
+        }
+    bool peer_behind = rc == l->m->bitmap_base || rc == m->history[0] || rc == m->history[1];
+    bool we_behind = m->current == rbase || m->current == rh0 || m->current == rh1;
+    if (rc == m->current) {
+        l->link = LINK_ATTACHED;
+    } else if (peer_behind && !we_behind) {
+        l->link = LINK_ATTACHED; /* the primary syncs it */
+    } else if (we_behind && !peer_behind) {
+        if (m->role == ROLE_PRIMARY)
+            demote_local(rv, "a peer holds newer data (this node was a stale primary)");
+        l->link = LINK_ATTACHED;
+        if (m->disk == DISK_UPTODATE) {
+            m->disk = DISK_OUTDATED;
+            save_meta(rv);
+        }
+    } else {
+        l->link = LINK_SPLIT_BRAIN;
+        log_error("repl", "volume %s: SPLIT BRAIN with %s: both sides wrote since they last "
+                  "agreed; nothing is exchanged until an operator resolves it",
+                  rv->entry->name, p->name);
+        return;
+    }
+    log_info("repl", "volume %s: attached to %s (%s, %s)%s", rv->entry->name, p->name,
+             role_name(l->peer_role), disk_state_name(l->peer_disk),
+             rc == m->current ? ", in sync" : (we_behind ? ", we are behind" : ", it is behind"));
+    if (m->role == ROLE_PRIMARY && (rc != m->current || l->oos.count)) {
+        l->link = LINK_SYNC_SOURCE;
+        l->resync_next = 0;
+        l->resync_bytes = 0;
+        l->resync_total = l->oos.count;
+        log_info("repl", "volume %s: resync to %s: %llu regions", rv->entry->name, p->name,
+                 (unsigned long long)l->oos.count);
+        resync_pump(rv, l);
+    }
+}
+
+/* ---- write path (primary) ---- */
+
+static struct rio *rio_get(struct repl_node *n)
+{
+    struct rio *r = n->free_rio;
+    if (r)
+        n->free_rio = r->next;
+    else
+        r = malloc(sizeof(*r));
+    if (r)
+        memset(r, 0, sizeof(*r));
+    return r;
+}
+
+static void rio_put(struct repl_node *n, struct rio *r)
+{
+    r->next = n->free_rio;
+    n->free_rio = r;
+}
+
+static void rio_maybe_complete(struct rio *r)
+{
+    if (!r->local_done || r->acks_pending)
+        return;
+    struct rvol *rv = r->rv;
+    struct vol_io *outer = r->outer;
+    if (outer->op != VOL_FLUSH)
+        rv->writes_inflight--;
+    outer->error = r->error;
+    rio_put(rv->node, r);
+    outer->done(outer);
+}
+
+static void rio_local_done(struct vol_io *inner)
+{
+    struct rio *r = container_of(inner, struct rio, inner);
+    r->local_done = true;
+    if (inner->error && !r->error)
+        r->error = inner->error;
+    rio_maybe_complete(r);
+}
+
+static void send_to_peer(struct rio *r, struct member_link *l)
+{
+    struct vol_io *o = r->outer;
+    struct peer *p = l->peer;
+    struct frame f = {.volume_id = r->rv->volume_id, .offset = o->off, .length = (uint32_t)o->len};
+    const void *payload = NULL;
+    uint32_t plen = 0;
+    switch (o->op) {
+    case VOL_WRITE:
+        f.type = FRAME_WRITE;
+        payload = o->buf;
+        plen = (uint32_t)o->len;
+        break;
+    case VOL_TRIM:
+        f.type = FRAME_TRIM;
+        break;
+    case VOL_WRITE_ZEROES:
+        f.type = FRAME_ZERO;
+        break;
+    case VOL_FLUSH:
+        f.type = FRAME_FLUSH;
+        f.length = 0;
+        break;
+    default:
+        return;
+    }
+    if (o->flags & VOL_F_FUA)
+        f.flags |= FRAME_F_FUA;
+    if (o->flags & VOL_F_NO_HOLE)
+        f.flags |= FRAME_F_NO_HOLE;
+    struct ack_slot *s = &p->acks[(p->next_seq + 1) % ACK_RING];
+    if (s->kind != ACK_NONE) {
+        peer_drop(p, "too many frames awaiting acknowledgement");
+        mark_oos(r->rv, l, o->off, o->len);
+        return;
+    }
+    peer_send(p, &f, payload, plen, NULL);
+    s->kind = ACK_RIO;
+    s->seq = f.seq;
+    s->ptr = r;
+    r->acks_pending++;
+}
+
+/* on_start: the volume admitted the write; fan it out in exactly this order. */
+static void rio_started(struct vol_io *inner)
+{
+    struct rio *r = container_of(inner, struct rio, inner);
+    struct rvol *rv = r->rv;
+    for (unsigned i = 0; i < rv->meta.n_members; i++) {
+        struct member_link *l = &rv->links[i];
+        if (i == rv->self)
+            continue;
+        if (link_gets_writes(l))
+            send_to_peer(r, l);
+        else
+            mark_oos(rv, l, r->outer->off, r->outer->len);
+    }
+}
+
+static void start_rio(struct rvol *rv, struct rio *r)
+{
+    struct vol_io *o = r->outer;
+    r->inner = *o;
+    r->inner.done = rio_local_done;
+    r->inner.ctx = r;
+    r->inner.on_start = NULL;
+    if (o->op == VOL_FLUSH) {
+        for (unsigned i = 0; i < rv->meta.n_members; i++)
+            if (i != rv->self && link_gets_writes(&rv->links[i]))
+                send_to_peer(r, &rv->links[i]);
+    } else {
+        rv->writes_inflight++;
+        r->inner.on_start = rio_started;
+        if (bitmap_set_range(&rv->wi, o->off, o->len) < 0)
+            log_error("repl", "volume %s: cannot persist write-intent bitmap: %s",
+                      rv->entry->name, strerror(errno));
+    }
+    vol_local_submit(rv->vol, &r->inner);
+}
+
+void repl_submit(struct rvol *rv, struct vol_io *vio)
+{
+    if (vio->op == VOL_READ) {
+        vol_local_submit(rv->vol, vio);
+        return;
+    }
+    if (rv->meta.role != ROLE_PRIMARY) {
+        vio->error = EIO; /* demoted while a client was attached */
+        vio->done(vio);
+        return;
+    }
+    struct rio *r = rio_get(rv->node);
+    if (!r) {
+        vio->error = ENOMEM;
+        vio->done(vio);
+        return;
+    }
+    r->rv = rv;
+    r->outer = vio;
+    if (!rvol_has_quorum(rv)) {
+        if (rv->meta.io_error_on_no_quorum) {
+            rio_put(rv->node, r);
+            vio->error = EIO;
+            vio->done(vio);
+            return;
+        }
+        r->next = NULL;
+        *rv->suspended_tail = r;
+        rv->suspended_tail = &r->next;
+        return;
+    }
+    start_rio(rv, r);
+}
+
+static void fail_suspended(struct rvol *rv)
+{
+    while (rv->suspended) {
+        struct rio *r = rv->suspended;
+        rv->suspended = r->next;
+        struct vol_io *o = r->outer;
+        rio_put(rv->node, r);
+        o->error = EIO;
+        o->done(o);
+    }
+    rv->suspended_tail = &rv->suspended;
+}
+
+static void demote_local(struct rvol *rv, const char *why)
+{
+    log_warn("repl", "volume %s: demoted to secondary: %s", rv->entry->name, why);
+    rv->meta.role = ROLE_SECONDARY;
+    save_meta(rv);
+    fail_suspended(rv);
+}
+
+void rvol_ack(struct peer *p, const struct frame *f)
+{
+    struct ack_slot *s = &p->acks[f->offset % ACK_RING];
+    if (s->kind == ACK_NONE || s->seq != f->offset)
+        return; /* answered already (connection reset) or never asked */
+    enum ack_kind kind = s->kind;
+    void *ptr = s->ptr;
+    uint64_t region = s->region;
+    s->kind = ACK_NONE;
+    int err = (int)f->length;
+    if (kind == ACK_CREATE) {
+        create_job_ack(p->node, ptr, p, err);
+        return;
+    }
+    if (kind == ACK_RESYNC) {
+        struct rvol *rv = ptr;
+        struct member_link *l = link_of(rv, p);
+        if (!l)
+            return;
+        l->resync_inflight--;
+        if (err) {
+            log_error("repl", "volume %s: %s failed a resync write: %s", rv->entry->name,
+                      p->name, strerror(err));
+            return;
+        }
+        bitmap_clear(&l->oos, region);
+        l->resync_bytes += s->len;
+        resync_pump(rv, l);
+        return;
+    }
+    struct rio *r = ptr;
+    struct member_link *l = link_of(r->rv, p);
+    if (err && l) {
+        /* the peer could not write: it no longer has this data; remember it */
+        log_error("repl", "volume %s: %s failed a write at %llu: %s", r->rv->entry->name,
+                  p->name, (unsigned long long)r->outer->off, strerror(err));
+        mark_oos(r->rv, l, r->outer->off, r->outer->len);
+        l->peer_disk = DISK_OUTDATED;
+    }
+    r->acks_pending--;
+    rio_maybe_complete(r);
+}
+
+void peer_fail_acks(struct peer *p)
+{
+    for (unsigned i = 0; i < ACK_RING; i++) {
+        struct ack_slot *s = &p->acks[i];
+        if (s->kind == ACK_NONE)
+            continue;
+        enum ack_kind kind = s->kind;
+        s->kind = ACK_NONE;
+        if (kind == ACK_CREATE) {
+            create_job_ack(p->node, s->ptr, p, ECONNRESET);
+        } else if (kind == ACK_RESYNC) {
+            struct member_link *l = link_of(s->ptr, p);
+            if (l)
+                l->resync_inflight--;
+        } else {
+            struct rio *r = s->ptr;
+            struct member_link *l = link_of(r->rv, p);
+            if (l && r->outer->op != VOL_FLUSH)
+                mark_oos(r->rv, l, r->outer->off, r->outer->len);
+            r->acks_pending--;
+            rio_maybe_complete(r);
+        }
+    }
+}
+
+void rvol_peer_lost(struct rvol *rv, struct peer *p)
+{
+    struct member_link *l = link_of(rv, p);
+    if (!l)
+        return;
+    enum link_state was = l->link;
+    l->link = LINK_DOWN;
+    if (rv->meta.role == ROLE_PRIMARY && was != LINK_SPLIT_BRAIN && was != LINK_REFUSED) {
+        /* From now on we write without it: start a generation it does not have, so that at
+         * reconnect its generation tells us it is behind and our bitmap says by how much. */
+        l->m->bitmap_base = rv->meta.current;
+        repl_meta_new_generation(&rv->meta);
+        save_meta(rv);
+        for (unsigned i = 0; i < rv->meta.n_members; i++)
+            if (i != rv->self && link_gets_writes(&rv->links[i]))
+                send_gens(rv, rv->links[i].peer, FRAME_RS_DONE);
+    }
+    if (!rvol_has_quorum(rv) && rv->had_quorum) {
+        rv->had_quorum = false;
+        log_warn("repl", "volume %s: lost quorum; writes %s", rv->entry->name,
+                 rv->meta.io_error_on_no_quorum ? "fail with EIO" : "are suspended");
+    }
+}
+
+/* ---- resync ---- */
+
+struct rs_op {
+    struct vol_io vio;
+    struct rvol *rv;
+    struct member_link *l;
+    uint64_t region;
+};
+
+static void rs_read_done(struct vol_io *vio)
+{
+    struct rs_op *op = container_of(vio, struct rs_op, vio);
+    struct rvol *rv = op->rv;
+    struct member_link *l = op->l;
+    struct peer *p = l->peer;
+    void *buf = vio->buf;
+    uint32_t len = (uint32_t)vio->len;
+    if (vio->error || l->link != LINK_SYNC_SOURCE || p->state != PEER_UP) {
+        bufpool_put(rv->node->pool, buf, len);
+        l->resync_inflight--;
+        free(op);
+        return;
+    }
+    struct ack_slot *s = &p->acks[(p->next_seq + 1) % ACK_RING];
+    if (s->kind != ACK_NONE) {
+        bufpool_put(rv->node->pool, buf, len);
+        l->resync_inflight--;
+        free(op);
+        peer_drop(p, "too many frames awaiting acknowledgement");
+        return;
+    }
+    struct frame f = {.type = FRAME_RS_DATA, .volume_id = rv->volume_id,
+                      .offset = op->region << REGION_SHIFT, .length = len};
+    peer_send(p, &f, buf, len, repl_release_pool);
+    s->kind = ACK_RESYNC;
+    s->seq = f.seq;
+    s->ptr = rv;
+    s->region = op->region;
+    s->len = len;
+    free(op);
+}
+
+static void resync_pump(struct rvol *rv, struct member_link *l)
+{
+    while (l->link == LINK_SYNC_SOURCE && l->peer->state == PEER_UP &&
+           l->resync_inflight < rv->node->resync_inflight) {
+        uint64_t r = bitmap_next(&l->oos, l->resync_next);
+        if (r == UINT64_MAX)
+            break;
+        l->resync_next = r + 1;
+        uint64_t off = r << REGION_SHIFT, size = rv->vol->rep->sb.size;
+        uint64_t len = size - off < REGION_BYTES ? size - off : REGION_BYTES;
+        struct rs_op *op = calloc(1, sizeof(*op));
+        void *buf = op ? bufpool_get(rv->node->pool, len) : NULL;
+        if (!buf) {
+            free(op);
+            l->resync_next = r; /* try again next tick */
+            return;
+        }
+        op->rv = rv;
+        op->l = l;
+        op->region = r;
+        op->vio.op = VOL_LOCKED_READ;
+        op->vio.off = off;
+        op->vio.len = len;
+        op->vio.buf = buf;
+        op->vio.done = rs_read_done;
+        l->resync_inflight++;
+        vol_local_submit(rv->vol, &op->vio);
+    }
+    if (l->link == LINK_SYNC_SOURCE && l->resync_inflight == 0 &&
+        bitmap_next(&l->oos, 0) == UINT64_MAX) {
+        bitmap_sync(&l->oos);
+        l->link = LINK_ATTACHED;
+        l->peer_disk = DISK_UPTODATE;
+        log_info("repl", "volume %s: resync to %s done (%llu bytes)", rv->entry->name,
+                 l->peer->name, (unsigned long long)l->resync_bytes);
+        send_gens(rv, l->peer, FRAME_RS_DONE);
+    } else if (l->link == LINK_SYNC_SOURCE && l->resync_inflight == 0 &&
+               bitmap_next(&l->oos, l->resync_next) == UINT64_MAX) {
+        l->resync_next = 0; /* bits set behind the cursor while copying: go round again */
+        resync_pump(rv, l);
+    }
+}
+
+/* ---- secondary: applying the primary's frames ---- */
+
+struct sio {
+    struct vol_io vio;
+    struct rvol *rv;
+    struct peer *peer;
+    uint64_t seq;
+    uint8_t ack_type;
+    void *buf;
+    uint32_t buflen;
+};
+
+static void sio_done(struct vol_io *vio)
+{
+    struct sio *s = container_of(vio, struct sio, vio);
+    struct frame ack = {.type = s->ack_type, .volume_id = s->rv->volume_id, .offset = s->seq,
+                        .length = (uint32_t)vio->error};
+    peer_send(s->peer, &ack, NULL, 0, NULL);
+    if (s->buf)
+        bufpool_put(s->rv->node->pool, s->buf, s->buflen);
+    free(s);
+}
+
+static void apply(struct rvol *rv, struct peer *p, const struct frame *f, void *payload)
+{
+    struct member_link *l = link_of(rv, p);
+    int refuse = 0;
+    if (!l || l->link == LINK_SPLIT_BRAIN || l->link == LINK_REFUSED || l->link == LINK_DOWN)
+        refuse = EPERM;
+    else if (rv->meta.role == ROLE_PRIMARY)
+        refuse = EPERM; /* two primaries must never both write */
+    else if (f->type == FRAME_WRITE || f->type == FRAME_RS_DATA) {
+        if (f->payload_len != f->length)
+            refuse = EINVAL;
+    }
+    if (!refuse && f->length && (f->offset > rv->vol->rep->sb.size ||
+                                 f->length > rv->vol->rep->sb.size - f->offset))
+        refuse = EINVAL;
+    struct sio *s = refuse ? NULL : calloc(1, sizeof(*s));
+    if (!s) {
+        struct frame ack = {.type = f->type == FRAME_RS_DATA ? FRAME_RS_ACK : FRAME_ACK,
+                            .volume_id = rv->volume_id, .offset = f->seq,
+                            .length = (uint32_t)(refuse ? refuse : ENOMEM)};
+        peer_send(p, &ack, NULL, 0, NULL);
+        if (payload)
+            bufpool_put(rv->node->pool, payload, f->payload_len);
+        return;
+    }
+    s->rv = rv;
+    s->peer = p;
+    s->seq = f->seq;
+    s->ack_type = f->type == FRAME_RS_DATA ? FRAME_RS_ACK : FRAME_ACK;
+    s->buf = payload;
+    s->buflen = f->payload_len;
+    s->vio.off = f->offset;
+    s->vio.len = f->length;
+    s->vio.buf = payload;
+    s->vio.flags = (f->flags & FRAME_F_FUA ? VOL_F_FUA : 0) |
+                   (f->flags & FRAME_F_NO_HOLE ? VOL_F_NO_HOLE : 0);
+    s->vio.done = sio_done;
+    switch (f->type) {
+    case FRAME_WRITE:
+    case FRAME_RS_DATA:
+        s->vio.op = VOL_WRITE;
+        break;
+    case FRAME_TRIM:
+        s->vio.op = VOL_TRIM;
+        break;
+    case FRAME_ZERO:
+        s->vio.op = VOL_WRITE_ZEROES;
+        break;
+    default:
+        s->vio.op = VOL_FLUSH;
+        break;
+    }
+    if (f->type == FRAME_RS_DATA && rv->meta.disk == DISK_UPTODATE) {
+        rv->meta.disk = DISK_INCONSISTENT; /* until RS_DONE */
+        save_meta(rv);
+    }
+    if (f->type == FRAME_RS_DATA)
+        l->link = LINK_SYNC_TARGET;
+    vol_local_submit(rv->vol, &s->vio);
+}
+
+void rvol_frame(struct rvol *rv, struct peer *p, const struct frame *f, void *payload)
+{
+    struct member_link *l = link_of(rv, p);
+    switch (f->type) {
+    case FRAME_WRITE:
+    case FRAME_TRIM:
+    case FRAME_ZERO:
+    case FRAME_FLUSH:
+    case FRAME_RS_DATA:
+        apply(rv, p, f, payload);
+        return;
+    default:
+        break;
+    }
+    struct json_object *o = payload; /* control frames arrive parsed */
+    if (!l)
+        return;
+    struct json_object *v;
+    switch (f->type) {
+    case FRAME_ATTACH: {
+        struct json_object *wr;
+        if (json_object_object_get_ex(o, "want_reply", &wr) && json_object_get_boolean(wr))
+            send_attach(rv, p, false);
+        on_attach(rv, p, l, o);
+        break;
+    }
+    case FRAME_ATTACH_REFUSE:
+        snprintf(l->refuse_reason, sizeof(l->refuse_reason), "%s",
+                 json_object_object_get_ex(o, "reason", &v) ? json_object_get_string(v) : "?");
+        l->link = LINK_REFUSED;
+        log_error("repl", "volume %s: %s refused us: %s", rv->entry->name, p->name,
+                  l->refuse_reason);
+        break;
+    case FRAME_ROLE:
+        l->peer_role = json_object_object_get_ex(o, "role", &v) &&
+                               strcmp(json_object_get_string(v), "primary") == 0
+                           ? ROLE_PRIMARY
+                           : ROLE_SECONDARY;
+        break;
+    case FRAME_RS_DONE:
+        /* the primary says: you hold everything of generation `current` */
+        if (rv->meta.role == ROLE_PRIMARY)
+            break;
+        rv->meta.current = jhex(o, "current");
+        rv->meta.history[0] = jhex(o, "history0");
+        rv->meta.history[1] = jhex(o, "history1");
+        rv->meta.disk = DISK_UPTODATE;
+        if (l->link == LINK_SYNC_TARGET)
+            l->link = LINK_ATTACHED;
+        l->peer_role = ROLE_PRIMARY;
+        save_meta(rv);
+        break;
+    default:
+        break;
+    }
+}
+
+void rvol_tick(struct rvol *rv)
+{
+    bool q = rvol_has_quorum(rv);
+    if (q && !rv->had_quorum) {
+        rv->had_quorum = true;
+        log_info("repl", "volume %s: quorum regained", rv->entry->name);
+    }
+    if (q && rv->suspended && rv->meta.role == ROLE_PRIMARY) {
+        struct rio *list = rv->suspended;
+        rv->suspended = NULL;
+        rv->suspended_tail = &rv->suspended;
+        while (list) {
+            struct rio *r = list;
+            list = r->next;
+            start_rio(rv, r);
+        }
+    }
+    for (unsigned i = 0; i < rv->meta.n_members; i++)
+        if (i != rv->self && rv->links[i].link == LINK_SYNC_SOURCE)
+            resync_pump(rv, &rv->links[i]);
+    /* Write intent is cleared once nothing is in flight and every member is attached and in
+     * sync: then no region can differ anywhere. */
+    if (rv->wi.count && rv->writes_inflight == 0 && rv->node->ticks % 20 == 0) {
+        bool all = true;
+        for (unsigned i = 0; i < rv->meta.n_members; i++)
+            if (i != rv->self && (rv->links[i].link != LINK_ATTACHED || rv->links[i].oos.count))
+                all = false;
+        if (all) {
+            for (uint64_t r = 0; r < rv->wi.n_regions; r++)
+                bitmap_clear(&rv->wi, r);
+            bitmap_sync(&rv->wi);
+        }
+    }
+}
+
+/* ---- what frontends and status see ---- */
+
+int repl_may_serve(struct volume *v, char *msg, size_t msglen)
+{
+    struct rvol *rv = v->repl;
+    if (!rv || rv->meta.role == ROLE_PRIMARY)
+        return 0;
+    const char *primary = NULL, *addr = "";
+    for (unsigned i = 0; i < rv->meta.n_members; i++)
+        if (i != rv->self && rv->links[i].peer_role == ROLE_PRIMARY &&
+            rv->links[i].link != LINK_DOWN) {
+            primary = rv->links[i].m->node;
+            addr = rv->links[i].m->addr;
+        }
+    if (primary)
+        snprintf(msg, msglen, "volume %s is a secondary replica here; its primary is %s (%s)",
+                 rv->entry->name, primary, addr);
+    else
+        snprintf(msg, msglen, "volume %s is a secondary replica here and no primary is "
+                 "connected; promote one with tandemctl volume promote",
+                 rv->entry->name);
+    return -1;
+}
+
+static const char *link_name(enum link_state s)
+{
+    switch (s) {
+    case LINK_DOWN:
+        return "Disconnected";
+    case LINK_ATTACHED:
+        return "Connected";
+    case LINK_SYNC_SOURCE:
+        return "SyncSource";
+    case LINK_SYNC_TARGET:
+        return "SyncTarget";
+    case LINK_SPLIT_BRAIN:
+        return "SplitBrain";
+    case LINK_REFUSED:
+        return "StandAlone";
+    }
+    return "?";
+}
+
+void repl_status_json(struct rvol *rv, struct json_object *out)
+{
+    struct repl_node *n = rv->node;
+    json_object_object_add(out, "role", json_object_new_string(role_name(rv->meta.role)));
+    json_object_object_add(out, "disk", json_object_new_string(disk_state_name(rv->meta.disk)));
+    json_object_object_add(out, "quorum", json_object_new_boolean(rvol_has_quorum(rv)));
+    json_object_object_add(out, "generation", hexj(rv->meta.current));
+    json_object_object_add(out, "suspended_writes",
+                           json_object_new_boolean(rv->suspended != NULL));
+    bool split = false;
+    struct json_object *arr = json_object_new_array();
+    for (unsigned i = 0; i < rv->meta.n_members; i++) {
+        struct member_link *l = &rv->links[i];
+        struct json_object *r = json_object_new_object();
+        json_object_object_add(r, "node", json_object_new_string(l->m->node));
+        json_object_object_add(r, "addr", json_object_new_string(l->m->addr));
+        if (i == rv->self) {
+            json_object_object_add(r, "zone", json_object_new_string(n->zone));
+            json_object_object_add(r, "role", json_object_new_string(role_name(rv->meta.role)));
+            json_object_object_add(r, "disk",
+                                   json_object_new_string(disk_state_name(rv->meta.disk)));
+            json_object_object_add(r, "connection", json_object_new_string("local"));
+        } else {
+            json_object_object_add(r, "zone", json_object_new_string(l->peer->zone));
+            json_object_object_add(r, "role", json_object_new_string(role_name(l->peer_role)));
+            json_object_object_add(r, "disk", json_object_new_string(
+                                                  l->link == LINK_DOWN
+                                                      ? "unknown"
+                                                      : disk_state_name(l->peer_disk)));
+            json_object_object_add(r, "connection", json_object_new_string(link_name(l->link)));
+            json_object_object_add(r, "out_of_sync_bytes",
+                                   json_object_new_uint64(l->oos.count << REGION_SHIFT));
+            if (l->link == LINK_SYNC_SOURCE || l->resync_bytes) {
+                struct json_object *rs = json_object_new_object();
+                json_object_object_add(rs, "bytes_sent", json_object_new_uint64(l->resync_bytes));
+                json_object_object_add(rs, "regions_left", json_object_new_uint64(l->oos.count));
+                json_object_object_add(rs, "regions_total",
+                                       json_object_new_uint64(l->resync_total));
+                json_object_object_add(r, "resync", rs);
+            }
+            if (l->refuse_reason[0])
+                json_object_object_add(r, "error", json_object_new_string(l->refuse_reason));
+            split |= l->link == LINK_SPLIT_BRAIN;
+        }
+        json_object_array_add(arr, r);
+    }
+    json_object_object_add(out, "replicas", arr);
+    json_object_object_add(out, "split_brain", json_object_new_boolean(split));
+}
