@@ -209,7 +209,9 @@ static void test_validate(void)
         {NBD_CMD_READ, 0, 0, 0, NBD_EINVAL},
         {NBD_CMD_READ, 0, 0, NBD_MAX_PAYLOAD + 1, NBD_EOVERFLOW},
         {NBD_CMD_READ, NBD_CMD_FLAG_DF, 0, 4096, NBD_EINVAL}, /* DF needs structured */
-        {NBD_CMD_READ, NBD_CMD_FLAG_FUA, 0, 4096, NBD_EINVAL},
+        /* SEND_FUA is advertised, so FUA is accepted (and ignored where meaningless) on every
+         * command */
+        {NBD_CMD_READ, NBD_CMD_FLAG_FUA, 0, 4096, 0},
         {NBD_CMD_WRITE, NBD_CMD_FLAG_FUA, 0, 4096, 0},
         {NBD_CMD_WRITE, 0, 1 << 20, 1, NBD_ENOSPC},
         {NBD_CMD_WRITE, NBD_CMD_FLAG_NO_HOLE, 0, 4096, NBD_EINVAL},
@@ -219,10 +221,13 @@ static void test_validate(void)
         {NBD_CMD_TRIM, NBD_CMD_FLAG_FUA, 0, 1 << 20, 0},
         {NBD_CMD_TRIM, 0, 4096, 1 << 20, NBD_EINVAL},
         {NBD_CMD_FLUSH, 0, 0, 0, 0},
-        {NBD_CMD_FLUSH, NBD_CMD_FLAG_FUA, 0, 0, NBD_EINVAL},
+        {NBD_CMD_FLUSH, NBD_CMD_FLAG_FUA, 0, 0, 0},
+        {NBD_CMD_FLUSH, NBD_CMD_FLAG_NO_HOLE, 0, 0, NBD_EINVAL},
+        {NBD_CMD_DISC, NBD_CMD_FLAG_FUA, 0, 0, 0},
         {NBD_CMD_DISC, 0, 0, 0, 0},
-        {NBD_CMD_CACHE, 0, 0, 4096, NBD_EINVAL},        /* not advertised */
-        {NBD_CMD_BLOCK_STATUS, 0, 0, 4096, NBD_EINVAL}, /* no meta context */
+        {NBD_CMD_CACHE, 0, 0, 4096, NBD_EINVAL},                       /* not advertised */
+        {NBD_CMD_BLOCK_STATUS, 0, 0, 4096, NBD_EINVAL},                /* no meta context */
+        {NBD_CMD_BLOCK_STATUS, NBD_CMD_FLAG_FUA, 0, 4096, NBD_EINVAL}, /* still none */
         {99, 0, 0, 4096, NBD_EINVAL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -241,6 +246,11 @@ static void test_validate(void)
         .type = NBD_CMD_BLOCK_STATUS, .flags = NBD_CMD_FLAG_REQ_ONE, .length = 4096};
     const char *why;
     CHECK(nbd_request_validate(&bs, &tx, &why) == 0, "block status with meta");
+    bs.flags |= NBD_CMD_FLAG_FUA;
+    CHECK(nbd_request_validate(&bs, &tx, &why) == 0, "block status with FUA");
+    struct nbd_request rdfua = {
+        .type = NBD_CMD_READ, .flags = NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_DF, .length = 4096};
+    CHECK(nbd_request_validate(&rdfua, &tx, &why) == 0, "structured READ with FUA and DF");
     struct nbd_request df = {.type = NBD_CMD_READ, .flags = NBD_CMD_FLAG_DF, .length = 4096};
     CHECK(nbd_request_validate(&df, &tx, &why) == 0, "DF with structured");
 

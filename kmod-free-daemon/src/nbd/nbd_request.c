@@ -46,20 +46,26 @@ int nbd_request_parse(const uint8_t hdr[28], struct nbd_request *req)
     return 0;
 }
 
+/* FUA is allowed on every command: we advertise NBD_FLAG_SEND_FUA, and the spec then says the
+ * server "MUST accept all commands with this bit set (even by ignoring the bit)". It means
+ * something only for the writing commands; READ, FLUSH (durable anyway) and BLOCK_STATUS
+ * ignore it. */
 static uint16_t allowed_flags(uint16_t type, const struct nbd_tx_state *tx)
 {
     switch (type) {
     case NBD_CMD_READ:
-        return tx->structured ? NBD_CMD_FLAG_DF : 0;
+        return NBD_CMD_FLAG_FUA | (tx->structured ? NBD_CMD_FLAG_DF : 0);
     case NBD_CMD_WRITE:
     case NBD_CMD_TRIM:
+    case NBD_CMD_FLUSH:
+    case NBD_CMD_DISC:
         return NBD_CMD_FLAG_FUA;
     case NBD_CMD_WRITE_ZEROES:
         return NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FAST_ZERO;
     case NBD_CMD_BLOCK_STATUS:
-        return NBD_CMD_FLAG_REQ_ONE;
+        return NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_REQ_ONE;
     default:
-        return 0;
+        return NBD_CMD_FLAG_FUA;
     }
 }
 
