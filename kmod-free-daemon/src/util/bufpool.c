@@ -13,9 +13,16 @@ struct bufpool_free {
 static unsigned size_class(size_t size)
 {
     unsigned c = 0;
-    while (((size_t)1 << (c + BUFPOOL_MIN_SHIFT)) < size)
+    while (c < BUFPOOL_CLASSES - 1 && ((size_t)1 << (c + BUFPOOL_MIN_SHIFT)) < size)
         c++;
     return c;
+}
+
+/* Bytes of a buffer of class c: the top class is BUFPOOL_LIMIT, not a power of two, so a
+ * 32 MiB bounce plus its alignment slack costs 64 KiB more rather than a 64 MiB class. */
+static size_t class_bytes(unsigned c)
+{
+    return c == BUFPOOL_CLASSES - 1 ? BUFPOOL_LIMIT : (size_t)1 << (c + BUFPOOL_MIN_SHIFT);
 }
 
 static unsigned class_cap(unsigned c)
@@ -44,7 +51,7 @@ void bufpool_destroy(struct bufpool *p)
 
 void *bufpool_get(struct bufpool *p, size_t size)
 {
-    if (size > BUFPOOL_MAX)
+    if (size > BUFPOOL_LIMIT)
         return NULL;
     unsigned c = size_class(size ? size : 1);
     struct bufpool_free *f = p->free[c];
@@ -54,7 +61,7 @@ void *bufpool_get(struct bufpool *p, size_t size)
         return f;
     }
     void *buf = NULL;
-    if (posix_memalign(&buf, 4096, (size_t)1 << (c + BUFPOOL_MIN_SHIFT)) != 0)
+    if (posix_memalign(&buf, 4096, class_bytes(c)) != 0)
         return NULL;
     p->allocs++;
     return buf;

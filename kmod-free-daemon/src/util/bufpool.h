@@ -2,7 +2,10 @@
  *
  * Contract:
  *  - Buffers are 4096-byte aligned (good for O_DIRECT on any device) and at least the asked size.
- *  - Size classes are powers of two from 4 KiB to BUFPOOL_MAX; bufpool_get() above that fails.
+ *  - Size classes are powers of two from 4 KiB to BUFPOOL_MAX; the top class also takes sizes up
+ *    to BUFPOOL_LIMIT (its buffers are BUFPOOL_LIMIT bytes), so the bounce buffer of a
+ *    largest-size request at an unaligned O_DIRECT offset (BUFPOOL_MAX plus one alignment unit)
+ *    fits. bufpool_get() above BUFPOOL_LIMIT fails.
  *  - A pool is single-threaded: use one per reactor thread.
  *  - Freed buffers are kept for reuse up to a per-class cap (memory stays bounded by the peak
  *    queue depth the clients used); the pool grows from malloc only while it is cold.
@@ -16,6 +19,11 @@
 #define BUFPOOL_MAX_SHIFT 25 /* 32 MiB: the largest NBD request we advertise */
 #define BUFPOOL_MAX       ((size_t)1 << BUFPOOL_MAX_SHIFT)
 #define BUFPOOL_CLASSES   (BUFPOOL_MAX_SHIFT - BUFPOOL_MIN_SHIFT + 1)
+/* An unaligned request's bounce spans align_up(off + len) - align_down(off) <= len + one
+ * O_DIRECT alignment unit, and that unit is at most a volume block (64 KiB at most, see
+ * store/superblock.c). */
+#define BUFPOOL_SLACK ((size_t)64 * 1024)
+#define BUFPOOL_LIMIT (BUFPOOL_MAX + BUFPOOL_SLACK)
 
 struct bufpool_free;
 
