@@ -25,7 +25,7 @@ LOGS=$(mktemp -d "$ROOT/build/test-logs/run-$(date +%Y%m%d-%H%M%S)-XXXX")
 ln -sfn "$(basename "$LOGS")" "$ROOT/build/test-logs/latest"
 find "$ROOT/build/test-logs" -maxdepth 1 -name 'run-*' -mmin +240 -exec rm -rf {} + 2>/dev/null || true
 FILTER=${1:-}
-SUITES=(integration fault s3 ship csi)
+SUITES=(integration fault repl s3 ship csi)
 pass=0
 fail=0
 skip=0

@@ -109,6 +109,7 @@ struct rvol {
     unsigned writes_inflight;
     struct rio *suspended, **suspended_tail;
     bool had_quorum;
+    bool gen_pending; /* a member was lost; the next write starts a new generation */
     struct rvol *next;
 };
 

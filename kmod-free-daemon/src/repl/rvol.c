@@ -415,8 +415,21 @@ static void rio_started(struct vol_io *inner)
     }
 }
 
+/* First write since a member was lost: start a new generation (proto §4). */
+static void begin_generation(struct rvol *rv)
+{
+    rv->gen_pending = false;
+    repl_meta_new_generation(&rv->meta);
+    save_meta(rv);
+    for (unsigned i = 0; i < rv->meta.n_members; i++)
+        if (i != rv->self && link_gets_writes(&rv->links[i]))
+            send_gens(rv, rv->links[i].peer, FRAME_RS_DONE);
+}
+
 static void start_rio(struct rvol *rv, struct rio *r)
 {
+    if (rv->gen_pending && r->outer->op != VOL_FLUSH)
+        begin_generation(rv);
     struct vol_io *o = r->outer;
     r->inner = *o;
     r->inner.done = rio_local_done;
@@ -567,14 +580,13 @@ void rvol_peer_lost(struct rvol *rv, struct peer *p)
     enum link_state was = l->link;
     l->link = LINK_DOWN;
     if (rv->meta.role == ROLE_PRIMARY && was != LINK_SPLIT_BRAIN && was != LINK_REFUSED) {
-        /* From now on we write without it: start a generation it does not have, so that at
-         * reconnect its generation tells us it is behind and our bitmap says by how much. */
+        /* It has everything of the current generation. The next write starts a generation
+         * it does not have (begin_generation), so that at reconnect its generation says it is
+         * behind and our bitmap says by how much. Not before that write: a primary that is cut
+         * off and writes nothing must not look diverged (split brain) when it returns. */
         l->m->bitmap_base = rv->meta.current;
-        repl_meta_new_generation(&rv->meta);
         save_meta(rv);
-        for (unsigned i = 0; i < rv->meta.n_members; i++)
-            if (i != rv->self && link_gets_writes(&rv->links[i]))
-                send_gens(rv, rv->links[i].peer, FRAME_RS_DONE);
+        rv->gen_pending = true;
     }
     if (!rvol_has_quorum(rv) && rv->had_quorum) {
         rv->had_quorum = false;
