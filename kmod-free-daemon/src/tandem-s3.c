@@ -48,7 +48,7 @@ static void usage(void)
             "  [--max-attempts N] [--retry-base-ms MS] [--retry-max-ms MS]\n"
             "  [--stall-timeout S] [--connect-timeout-ms MS] [--sign-payload|--unsigned-payload]\n"
             "  [--ca-bundle FILE] [--range A-B] [--if-match ETAG] [--if-none-match ETAG|*]\n"
-            "  [--max-keys N] [--pages] [--verbose]\n"
+            "  [--max-keys N] [--pages] [--hash-threads N|-1] [--verbose]\n"
             "  mb|rb|put|get|head|ls|rm|rm-many|mpu-put|put-many|get-many|mpu-list|mpu-abort|"
             "creds ...\n");
     exit(2);
@@ -529,7 +529,8 @@ int main(int argc, char **argv)
         OPT_VERB,
         OPT_PREFIX,
         OPT_REPEAT,
-        OPT_INTERVAL
+        OPT_INTERVAL,
+        OPT_HASHT
     };
     static const struct option opts[] = {{"endpoint", 1, 0, OPT_ENDPOINT},
                                          {"region", 1, 0, OPT_REGION},
@@ -556,6 +557,7 @@ int main(int argc, char **argv)
                                          {"prefix", 1, 0, OPT_PREFIX},
                                          {"repeat", 1, 0, OPT_REPEAT},
                                          {"interval-ms", 1, 0, OPT_INTERVAL},
+                                         {"hash-threads", 1, 0, OPT_HASHT},
                                          {0, 0, 0, 0}};
     for (int o; (o = getopt_long(argc, argv, "+", opts, NULL)) != -1;) {
         switch (o) {
@@ -633,6 +635,9 @@ int main(int argc, char **argv)
             break;
         case OPT_INTERVAL:
             cl.interval_ms = atoi(optarg);
+            break;
+        case OPT_HASHT:
+            cl.cfg.hash_threads = atoi(optarg);
             break;
         default:
             usage();

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t s3_now_ms(void)
 {
@@ -57,6 +58,14 @@ struct s3_client *s3_client_new(const struct s3_client_config *cfg, struct s3_cr
         snprintf(c->ca_bundle, sizeof(c->ca_bundle), "%s", ca);
     c->payload = cfg->payload;
     c->verbose = cfg->verbose;
+    if (cfg->hash_threads < 0) {
+        c->hash_threads = 0;
+    } else if (cfg->hash_threads > 0) {
+        c->hash_threads = cfg->hash_threads;
+    } else {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->hash_threads = n < 1 ? 1 : n > 4 ? 4 : (int)n;
+    }
     c->creds = creds;
     s3_retry_seed(&c->rng);
     c->scratch = malloc(S3_SCRATCH_SZ);
@@ -75,6 +84,7 @@ void s3_client_free(struct s3_client *c)
 {
     if (!c)
         return;
+    s3_hashpool_free(c->hashpool); /* joins the workers before the multi handle they wake goes */
     for (int i = 0; i < c->npool; i++)
         curl_easy_cleanup(c->pool[i]);
     if (c->multi)

@@ -3,12 +3,15 @@
 #ifndef TANDEM_S3_CLIENT_IMPL_H
 #define TANDEM_S3_CLIENT_IMPL_H
 
+#include "s3/s3_hash.h"
 #include "s3/s3_request.h"
 
 #include <curl/curl.h>
 
 #define S3_EASY_POOL  64
 #define S3_SCRATCH_SZ (1u << 20)
+/* Bodies up to this size are hashed inline: a thread hand-off costs more than it saves. */
+#define S3_HASH_INLINE_MAX (256u << 10)
 
 struct s3_client {
     CURLM *multi;
@@ -32,7 +35,10 @@ struct s3_client {
 
     CURL *pool[S3_EASY_POOL]; /* idle easy handles, reused so their buffers are too */
     int npool;
-    unsigned char *scratch; /* S3_SCRATCH_SZ, for hashing fd bodies */
+    unsigned char *scratch;       /* S3_SCRATCH_SZ, for hashing fd bodies inline */
+    int hash_threads;             /* workers to start at the first large body; 0: hash inline */
+    struct s3_hashpool *hashpool; /* started lazily; NULL: inline */
+    int hashing;                  /* requests handed to the pool and not taken back */
 };
 
 uint64_t s3_now_ms(void);

@@ -12,7 +12,6 @@
 #include "util/log.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,7 +235,15 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 
 /* ---------- payload hashing (once per request) ---------- */
 
-static int hash_payload(struct s3_client *c, struct s3_req *r)
+static void wake_multi(void *multi)
+{
+    curl_multi_wakeup(multi);
+}
+
+/* Readies r's first attempt: builds the target and settles the payload hash. Returns -1 (r->err
+ * set), 0 when r can start, 1 when r went to the hash pool (S3_HASH_BUSY), or 2 when it needs
+ * the pool but may_pool is 0 (r untouched, still S3_HASH_TODO). */
+static int prepare(struct s3_client *c, struct s3_req *r, int may_pool)
 {
     int want_sha = r->src.kind != S3_SRC_NONE &&
                    (c->payload == S3_PAYLOAD_SIGNED ||
@@ -248,60 +255,48 @@ static int hash_payload(struct s3_client *c, struct s3_req *r)
     } else if (!want_sha) {
         snprintf(r->payload_hash, sizeof(r->payload_hash), "%s", SIGV4_UNSIGNED);
     }
-    if (!want_sha && !want_md5)
-        return 0;
-    EVP_MD_CTX *sha = want_sha ? EVP_MD_CTX_new() : NULL;
-    EVP_MD_CTX *md5 = want_md5 ? EVP_MD_CTX_new() : NULL;
-    int rc = -1;
-    if ((want_sha && (!sha || !EVP_DigestInit_ex(sha, EVP_sha256(), NULL))) ||
-        (want_md5 && (!md5 || !EVP_DigestInit_ex(md5, EVP_md5(), NULL))))
-        goto out;
-    for (uint64_t pos = 0; pos < r->src.len;) {
-        const void *chunk;
-        size_t n = r->src.len - pos < S3_SCRATCH_SZ ? (size_t)(r->src.len - pos) : S3_SCRATCH_SZ;
-        if (r->src.kind == S3_SRC_MEM) {
-            chunk = (const char *)r->src.mem + pos;
-            n = (size_t)(r->src.len - pos);
-        } else {
-            ssize_t got;
-            do
-                got = pread(r->src.fd, c->scratch, n, (off_t)(r->src.off + pos));
-            while (got < 0 && errno == EINTR);
-            if (got <= 0) {
-                s3_error_set(&r->err, r->op, r->bucket, r->key, "SourceUnreadable",
-                             "reading the body to hash it: %s",
-                             got == 0 ? "file shorter than announced" : strerror(errno));
-                goto out;
-            }
-            n = (size_t)got;
-            chunk = c->scratch;
+    int pooled = (want_sha || want_md5) && c->hash_threads > 0 && r->src.kind != S3_SRC_NONE &&
+                 r->src.len > S3_HASH_INLINE_MAX;
+    if (pooled && !may_pool)
+        return 2;
+    s3_target_free(&r->target);
+    if (s3_target_build(&c->ep, c->addressing, r->bucket, r->key, r->query, &r->target)) {
+        s3_error_set(&r->err, r->op, r->bucket, r->key, "OutOfMemory", "building the URL");
+        return -1;
+    }
+    if (pooled && !c->hashpool) {
+        c->hashpool = s3_hashpool_new(c->hash_threads, wake_multi, c->multi);
+        if (!c->hashpool) {
+            log_warn("s3", "no payload-hashing threads; hashing on the driving thread");
+            c->hash_threads = 0;
+            pooled = 0;
         }
-        if ((sha && !EVP_DigestUpdate(sha, chunk, n)) || (md5 && !EVP_DigestUpdate(md5, chunk, n)))
-            goto out;
-        pos += n;
     }
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen;
-    if (sha) {
-        EVP_DigestFinal_ex(sha, md, &mdlen);
-        static const char digits[] = "0123456789abcdef";
-        for (unsigned i = 0; i < mdlen; i++) {
-            r->payload_hash[2 * i] = digits[md[i] >> 4];
-            r->payload_hash[2 * i + 1] = digits[md[i] & 15];
-        }
-        r->payload_hash[2 * mdlen] = '\0';
+    r->hash_sha = want_sha;
+    r->hash_md5 = want_md5;
+    r->hash_rc = 0;
+    if (pooled) {
+        r->hstate = S3_HASH_BUSY;
+        c->hashing++;
+        s3_hashpool_push(c->hashpool, r);
+        return 1;
     }
-    if (md5) {
-        EVP_DigestFinal_ex(md5, md, &mdlen);
-        EVP_EncodeBlock((unsigned char *)r->md5_b64, md, (int)mdlen);
+    r->hstate = S3_HASH_DONE;
+    return s3_hash_body(r, want_sha, want_md5, c->scratch) ? -1 : 0;
+}
+
+/* Takes back what the workers finished; failures are completed by start_ready. */
+static void drain_hashed(struct s3_client *c)
+{
+    if (!c->hashing)
+        return;
+    for (struct s3_req *r = s3_hashpool_take(c->hashpool); r;) {
+        struct s3_req *n = r->hnext;
+        r->hnext = NULL;
+        r->hstate = S3_HASH_DONE;
+        c->hashing--;
+        r = n;
     }
-    rc = 0;
-out:
-    EVP_MD_CTX_free(sha);
-    EVP_MD_CTX_free(md5);
-    if (rc && !r->err.code[0])
-        s3_error_set(&r->err, r->op, r->bucket, r->key, "HashFailed", "hashing the body failed");
-    return rc;
 }
 
 /* ---------- attempts ---------- */
@@ -337,18 +332,10 @@ static struct curl_slist *add_hdr(struct curl_slist *sl, const char *name, const
     return n;
 }
 
-/* Signs and hands one attempt to curl. -1 with r->err set when it cannot even start. */
+/* Signs and hands one attempt to curl (r is prepared). -1 with r->err set when it cannot even
+ * start. */
 static int start_attempt(struct s3_client *c, struct s3_req *r)
 {
-    if (r->attempts == 0) {
-        s3_target_free(&r->target);
-        if (s3_target_build(&c->ep, c->addressing, r->bucket, r->key, r->query, &r->target)) {
-            s3_error_set(&r->err, r->op, r->bucket, r->key, "OutOfMemory", "building the URL");
-            return -1;
-        }
-        if (hash_payload(c, r) != 0)
-            return -1;
-    }
     struct s3_creds cr;
     struct s3_error cerr;
     s3_error_clear(&cerr);
@@ -606,6 +593,8 @@ void s3_submit(struct s3_client *c, struct s3_req *r)
     r->next = NULL;
     r->failed = 0;
     r->attempts = 0;
+    r->hstate = S3_HASH_TODO;
+    r->hash_rc = 0;
     s3_error_clear(&r->err);
     if (c->queue_tail)
         c->queue_tail->next = r;
@@ -639,18 +628,42 @@ static int64_t promote_due(struct s3_client *c)
     return next;
 }
 
+/* Starts what can start, in queue order, while transfer slots are free, and keeps the payload
+ * hashes of up to `parallel` queued requests ahead of them computing on the pool, so a finished
+ * part is followed at once by one already hashed. A request still hashing is passed over (it
+ * does not hold up a small request behind it); the walk stops after 2 x parallel waiting ones. */
 static void start_ready(struct s3_client *c)
 {
-    while (c->active < c->parallel && c->queue_head) {
-        struct s3_req *r = c->queue_head;
-        c->queue_head = r->next;
-        if (!c->queue_head)
-            c->queue_tail = NULL;
-        r->next = NULL;
-        if (start_attempt(c, r) != 0) {
-            r->failed = 1;
-            complete(c, r);
+    struct s3_req *prev = NULL, *r = c->queue_head;
+    int ahead = 0;
+    while (r) {
+        int rc = 0;
+        int free_slot = c->active < c->parallel;
+        if (r->hstate == S3_HASH_TODO && (free_slot || ahead < c->parallel))
+            rc = prepare(c, r, ahead < c->parallel);
+        int fail = rc < 0 || (r->hstate == S3_HASH_DONE && r->hash_rc != 0);
+        int start = !fail && r->hstate == S3_HASH_DONE && free_slot;
+        if (!fail && !start) {
+            prev = r;
+            r = r->next;
+            if (++ahead >= 2 * c->parallel || (!free_slot && ahead >= c->parallel))
+                break;
+            continue;
         }
+        if (prev)
+            prev->next = r->next;
+        else
+            c->queue_head = r->next;
+        if (c->queue_tail == r)
+            c->queue_tail = prev;
+        r->next = NULL;
+        if (start && start_attempt(c, r) != 0)
+            fail = 1;
+        if (fail) {
+            r->failed = 1;
+            complete(c, r); /* may submit more (appended) or free r */
+        }
+        r = prev ? prev->next : c->queue_head;
     }
 }
 
@@ -658,10 +671,12 @@ int s3_run(struct s3_client *c)
 {
     c->failed_in_run = 0;
     for (;;) {
+        drain_hashed(c);
         int64_t next_due = promote_due(c);
         start_ready(c);
         if (!c->active && !c->queue_head && !c->waiting)
             break;
+        int finished = 0;
         if (c->active) {
             int running;
             curl_multi_perform(c->multi, &running);
@@ -673,16 +688,14 @@ int s3_run(struct s3_client *c)
                 struct s3_req *r = NULL;
                 curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
                 finish_attempt(c, r, m->data.result);
+                finished++;
             }
-            next_due = promote_due(c);
-            if (c->queue_head && c->active < c->parallel)
-                continue;
-            int timeout = next_due >= 0 && next_due < 200 ? (int)next_due : 200;
-            if (c->active)
-                curl_multi_poll(c->multi, NULL, 0, timeout, NULL);
-        } else if (next_due > 0) {
-            usleep((useconds_t)(next_due > 200 ? 200 : next_due) * 1000);
         }
+        if (finished)
+            continue; /* slots freed, callbacks may have queued more: start them first */
+        /* Sleep until a socket is ready, a hash worker wakes us, or the next retry is due. */
+        int timeout = next_due >= 0 && next_due < 200 ? (int)next_due : 200;
+        curl_multi_poll(c->multi, NULL, 0, timeout, NULL);
     }
     return c->failed_in_run;
 }

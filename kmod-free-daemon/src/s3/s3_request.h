@@ -2,7 +2,9 @@
  * and the requests it runs in parallel.
  *
  * Pipeline of one request: build target (s3_url) -> hash the payload once (SHA-256 and, when
- * asked, MD5; fd bodies are read in place with pread into one per-client scratch buffer) ->
+ * asked, MD5; fd bodies are read with pread through a scratch buffer; large bodies on a small
+ * pool of worker threads, up to `parallel` queued requests ahead of the transfers, so hashing
+ * the next parts overlaps sending the current ones; see s3_hash.h) ->
  * per attempt: get credentials, sign (sigv4), hand to curl -> stream the body from memory or
  * an fd range, stream the response into memory, a caller buffer or an fd at an offset (no
  * whole-object copies) -> classify the outcome (s3_retry) -> retry after a full-jitter backoff,
@@ -46,7 +48,9 @@ struct s3_client_config {
     int stall_timeout_s;    /* abort an attempt that moves no byte for this long; 0: 30 */
     const char *ca_bundle;  /* NULL: AWS_CA_BUNDLE, else the system CAs */
     enum s3_payload_mode payload;
-    int verbose; /* log one line per attempt (never headers or secrets) */
+    int verbose;      /* log one line per attempt (never headers or secrets) */
+    int hash_threads; /* payload-hashing workers; 0: online CPUs, at most 4; -1: none (hash on
+                         the thread that drives s3_run) */
 };
 
 struct s3_client;
@@ -132,7 +136,13 @@ struct s3_req {
     char md5_b64[32];
     char curl_err[256];
     uint64_t t_start_ms;
+    int hstate;             /* S3_HASH_*: where the payload hash stands */
+    int hash_sha, hash_md5; /* what to hash (decided on the driving thread) */
+    int hash_rc;            /* set by the hash worker: 0 or -1 with err */
+    struct s3_req *hnext;   /* the hash pool's link */
 };
+
+enum { S3_HASH_TODO, S3_HASH_BUSY, S3_HASH_DONE };
 
 /* A request for method on bucket/key (key may be NULL) with a pre-encoded query (may be NULL).
  * NULL on allocation failure. */

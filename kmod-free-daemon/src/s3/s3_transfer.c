@@ -9,9 +9,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_PART      (8ull << 20)
+#define MIN_AUTO_PART     (8ull << 20)
+#define MAX_AUTO_PART     (64ull << 20)
 #define DEFAULT_THRESHOLD (16ull << 20)
 #define MAX_PARTS         10000
+#define WAVES             4 /* auto part size: about this many parts per connection */
+
+/* The part size when the caller set none: 8 MiB, grown for large objects so that each of the
+ * `parallel` connections carries about WAVES parts (to at most 64 MiB, MiB-aligned). Every part
+ * costs a request and, on the server, an object of its own (Swift: a segment PUT, a container
+ * update, a check of the upload marker), which at 8 MiB is a fifth of the work; WAVES parts per
+ * connection keep the pipeline full and bound the idle tail when the last parts finish. */
+static uint64_t auto_part_size(uint64_t size, int parallel)
+{
+    uint64_t p = size / (uint64_t)(WAVES * (parallel > 0 ? parallel : 1));
+    p = (p + (1ull << 20) - 1) & ~((1ull << 20) - 1);
+    return p < MIN_AUTO_PART ? MIN_AUTO_PART : p > MAX_AUTO_PART ? MAX_AUTO_PART : p;
+}
 
 struct s3_xfer {
     struct s3_client *c;
@@ -27,6 +41,7 @@ struct s3_xfer {
     char etag[80];
     char upload_id[512];
     uint64_t part_size;
+    uint64_t first_len; /* downloads: the first range, before the size was known */
     int nparts, next_part, inflight, parts_ok;
     char (*etags)[80];
 
@@ -250,8 +265,6 @@ static struct s3_xfer *xfer_new(struct s3_client *c, const char *bucket, const c
     }
     if (opts)
         x->opts = *opts;
-    if (!x->opts.part_size)
-        x->opts.part_size = DEFAULT_PART;
     if (!x->opts.threshold)
         x->opts.threshold = DEFAULT_THRESHOLD;
     if (x->opts.window <= 0)
@@ -281,7 +294,8 @@ struct s3_xfer *s3_upload_begin(struct s3_client *c, const char *bucket, const c
             r = NULL;
         }
     } else {
-        x->part_size = x->opts.part_size;
+        x->part_size =
+            x->opts.part_size ? x->opts.part_size : auto_part_size(x->size, s3_client_parallel(c));
         uint64_t n = (x->size + x->part_size - 1) / x->part_size;
         if (n > MAX_PARTS) { /* grow parts rather than fail: S3 allows 10,000 at most */
             x->part_size = (x->size + MAX_PARTS - 1) / MAX_PARTS;
@@ -337,7 +351,7 @@ static struct s3_req *range_req(struct s3_xfer *x, uint64_t off, uint64_t len)
 static void fill_ranges(struct s3_xfer *x)
 {
     while (!x->failed && x->inflight < x->opts.window && x->next_part <= x->nparts) {
-        uint64_t off = (uint64_t)(x->next_part - 1) * x->part_size;
+        uint64_t off = x->first_len + (uint64_t)(x->next_part - 2) * x->part_size;
         uint64_t len = x->size - off < x->part_size ? x->size - off : x->part_size;
         struct s3_req *r = range_req(x, off, len);
         if (!r) {
@@ -408,8 +422,10 @@ static void on_first_done(struct s3_req *r, void *arg)
         finish(x);
         return;
     }
-    x->part_size = x->opts.part_size;
-    x->nparts = (int)((x->size + x->part_size - 1) / x->part_size);
+    x->first_len = got;
+    x->part_size =
+        x->opts.part_size ? x->opts.part_size : auto_part_size(x->size, s3_client_parallel(x->c));
+    x->nparts = 1 + (int)((x->size - got + x->part_size - 1) / x->part_size);
     x->next_part = 2;
     x->parts_ok = 1;
     fill_ranges(x);
@@ -427,7 +443,7 @@ struct s3_xfer *s3_download_begin(struct s3_client *c, const char *bucket, const
     if (!x)
         return NULL;
     x->sink = *sink;
-    uint64_t first = x->opts.part_size;
+    uint64_t first = x->opts.part_size ? x->opts.part_size : MIN_AUTO_PART;
     if (sink->kind == S3_SINK_BUF && sink->cap < first)
         first = sink->cap ? sink->cap : 1;
     struct s3_req *r = range_req(x, 0, first);

@@ -15,7 +15,8 @@
 #include "s3/s3_request.h"
 
 struct s3_xfer_opts {
-    uint64_t part_size;        /* 0: 8 MiB (S3 wants >= 5 MiB except the last part) */
+    uint64_t part_size;        /* 0: by size, 8..64 MiB, ~4 parts per connection (S3 wants
+                                  >= 5 MiB except the last part) */
     uint64_t threshold;        /* objects larger than this go multipart/ranged; 0: 16 MiB */
     int window;                /* parts in flight per object; 0: 2 x parallel */
     int md5;                   /* send Content-MD5 with every PUT and part */
