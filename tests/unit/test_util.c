@@ -87,6 +87,36 @@ static void test_bufpool(void)
     bufpool_destroy(&p);
 }
 
+/* QD128 of 1 MiB requests is steady state, not a malloc per request; and whatever burst the
+ * pool saw, it keeps at most BUFPOOL_SPARE_BYTES of spares. */
+static void test_bufpool_caps(void)
+{
+    struct bufpool p;
+    bufpool_init(&p);
+    enum { QD = 128, BIG = 12 };
+    static void *bufs[QD];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < QD; i++)
+            bufs[i] = bufpool_get(&p, 1 << 20);
+        for (int i = 0; i < QD; i++)
+            bufpool_put(&p, bufs[i], 1 << 20);
+    }
+    CHECK(p.allocs == QD, "QD%d x 1 MiB reuses its buffers (%lu allocations)", QD, p.allocs);
+    /* on top of the 128 MiB of 1 MiB spares: a burst of 32 MiB and 8 MiB buffers */
+    for (int i = 0; i < BIG; i++)
+        bufs[i] = bufpool_get(&p, BUFPOOL_MAX);
+    for (int i = 0; i < BIG; i++)
+        bufpool_put(&p, bufs[i], BUFPOOL_MAX);
+    for (int i = 0; i < BIG; i++)
+        bufs[i] = bufpool_get(&p, 8 << 20);
+    for (int i = 0; i < BIG; i++)
+        bufpool_put(&p, bufs[i], 8 << 20);
+    CHECK(p.spare_bytes <= BUFPOOL_SPARE_BYTES, "spares bounded (%zu bytes)", p.spare_bytes);
+    CHECK(p.spare_bytes >= BUFPOOL_SPARE_BYTES - BUFPOOL_LIMIT, "spares kept (%zu bytes)",
+          p.spare_bytes);
+    bufpool_destroy(&p);
+}
+
 static void test_bytebuf(void)
 {
     struct bytebuf b = {0};
@@ -108,6 +138,7 @@ int main(void)
     test_crc32c();
     test_size();
     test_bufpool();
+    test_bufpool_caps();
     test_bytebuf();
     return check_done("test_util");
 }

@@ -1,6 +1,7 @@
 /* Size-class buffer pool. Free buffers are chained through their own first bytes, so the pool
- * needs no bookkeeping memory of its own. The per-class cap keeps a burst of 32 MiB requests
- * from pinning gigabytes forever: large classes keep fewer spares than small ones. */
+ * needs no bookkeeping memory of its own. The caps keep a burst of large requests from pinning
+ * gigabytes forever: each class keeps at most about BUFPOOL_CLASS_SPARE_BYTES of spares, and all
+ * classes together at most BUFPOOL_SPARE_BYTES. */
 #include "util/bufpool.h"
 
 #include <stdlib.h>
@@ -25,11 +26,13 @@ static size_t class_bytes(unsigned c)
     return c == BUFPOOL_CLASSES - 1 ? BUFPOOL_LIMIT : (size_t)1 << (c + BUFPOOL_MIN_SHIFT);
 }
 
+/* Spares a class keeps: enough for a queue depth of 128 requests of its size at up to 1 MiB
+ * (QD128 x 1 MiB must not go to malloc per request), fewer as buffers grow, never fewer than 4
+ * (a few 32 MiB requests in a row reuse theirs). BUFPOOL_SPARE_BYTES bounds the sum. */
 static unsigned class_cap(unsigned c)
 {
-    /* 256 spares of 4 KiB ... down to 4 spares of 32 MiB */
-    unsigned cap = 256u >> (c / 2);
-    return cap < 4 ? 4 : cap;
+    size_t n = BUFPOOL_CLASS_SPARE_BYTES / class_bytes(c);
+    return n < 4 ? 4 : n > 1024 ? 1024 : (unsigned)n;
 }
 
 void bufpool_init(struct bufpool *p)
@@ -47,6 +50,7 @@ void bufpool_destroy(struct bufpool *p)
         }
         p->n_free[c] = 0;
     }
+    p->spare_bytes = 0;
 }
 
 void *bufpool_get(struct bufpool *p, size_t size)
@@ -58,6 +62,7 @@ void *bufpool_get(struct bufpool *p, size_t size)
     if (f) {
         p->free[c] = f->next;
         p->n_free[c]--;
+        p->spare_bytes -= class_bytes(c);
         return f;
     }
     void *buf = NULL;
@@ -72,7 +77,7 @@ void bufpool_put(struct bufpool *p, void *buf, size_t size)
     if (!buf)
         return;
     unsigned c = size_class(size ? size : 1);
-    if (p->n_free[c] >= class_cap(c)) {
+    if (p->n_free[c] >= class_cap(c) || p->spare_bytes + class_bytes(c) > BUFPOOL_SPARE_BYTES) {
         free(buf);
         return;
     }
@@ -80,4 +85,5 @@ void bufpool_put(struct bufpool *p, void *buf, size_t size)
     f->next = p->free[c];
     p->free[c] = f;
     p->n_free[c]++;
+    p->spare_bytes += class_bytes(c);
 }

@@ -7,8 +7,9 @@
  *    largest-size request at an unaligned O_DIRECT offset (BUFPOOL_MAX plus one alignment unit)
  *    fits. bufpool_get() above BUFPOOL_LIMIT fails.
  *  - A pool is single-threaded: use one per reactor thread.
- *  - Freed buffers are kept for reuse up to a per-class cap (memory stays bounded by the peak
- *    queue depth the clients used); the pool grows from malloc only while it is cold.
+ *  - Freed buffers are kept for reuse up to a per-class cap (about BUFPOOL_CLASS_SPARE_BYTES, at
+ *    least 4 buffers) and a total of BUFPOOL_SPARE_BYTES; the pool grows from malloc only while
+ *    it is cold.
  *  - bufpool_get() returns NULL on out-of-memory or an oversized request. */
 #ifndef TANDEM_UTIL_BUFPOOL_H
 #define TANDEM_UTIL_BUFPOOL_H
@@ -24,12 +25,17 @@
  * store/superblock.c). */
 #define BUFPOOL_SLACK ((size_t)64 * 1024)
 #define BUFPOOL_LIMIT (BUFPOOL_MAX + BUFPOOL_SLACK)
+/* Spares kept per class and in all: 128 MiB covers QD128 of 1 MiB requests (or 4 of 32 MiB);
+ * the total bounds what an idle reactor keeps after any burst. */
+#define BUFPOOL_CLASS_SPARE_BYTES ((size_t)128 << 20)
+#define BUFPOOL_SPARE_BYTES       ((size_t)256 << 20)
 
 struct bufpool_free;
 
 struct bufpool {
     struct bufpool_free *free[BUFPOOL_CLASSES];
     unsigned n_free[BUFPOOL_CLASSES];
+    size_t spare_bytes;   /* bytes held in the free lists */
     unsigned long allocs; /* buffers taken from malloc: a test can see the pool working */
 };
 
