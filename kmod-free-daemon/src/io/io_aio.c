@@ -33,13 +33,16 @@ struct aio_engine {
     unsigned n_free;
     struct iocb **pending; /* prepared, not yet io_submit()ted */
     unsigned n_pending;
+    unsigned submitted; /* iocbs in the kernel: each will signal the eventfd when done */
     struct io_event *events;
 
     /* fallocate helper thread */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    struct io_req *falloc_todo, *falloc_done;
+    /* todo is a FIFO (head, tail), so TRIM/WRITE_ZEROES run in the order they were queued; done
+     * is pushed newest-first and reversed when reaped, so they also complete in that order. */
+    struct io_req *falloc_todo, *falloc_todo_tail, *falloc_done;
     bool stop;
 };
 
@@ -54,6 +57,8 @@ static void *falloc_thread(void *arg)
             break;
         struct io_req *req = a->falloc_todo;
         a->falloc_todo = req->next;
+        if (!a->falloc_todo)
+            a->falloc_todo_tail = NULL;
         pthread_mutex_unlock(&a->lock);
         int r = fallocate(req->fd, req->falloc_mode, (off_t)req->off, (off_t)req->len);
         req->done_bytes = r < 0 ? (uint64_t)(-(int64_t)errno) : 0; /* carried to reap */
@@ -73,8 +78,12 @@ static int aio_queue(struct io_engine *e, struct io_req *req)
     struct aio_engine *a = (struct aio_engine *)e;
     if (req->op == IO_FALLOCATE) {
         pthread_mutex_lock(&a->lock);
-        req->next = a->falloc_todo;
-        a->falloc_todo = req;
+        req->next = NULL;
+        if (a->falloc_todo_tail)
+            a->falloc_todo_tail->next = req;
+        else
+            a->falloc_todo = req;
+        a->falloc_todo_tail = req;
         pthread_cond_signal(&a->cond);
         pthread_mutex_unlock(&a->lock);
         return 0;
@@ -118,14 +127,20 @@ static void aio_flush(struct io_engine *e)
 {
     struct aio_engine *a = (struct aio_engine *)e;
     unsigned done = 0;
+    bool stalled = false;
     while (done < a->n_pending) {
         int r = io_submit(a->ctx, (long)(a->n_pending - done), a->pending + done);
         if (r > 0) {
             done += (unsigned)r;
+            a->submitted += (unsigned)r;
             continue;
         }
-        if (r == -EAGAIN || r == -EINTR)
-            break; /* keep the rest for the next flush */
+        if (r == -EINTR)
+            continue;
+        if (r == -EAGAIN) {
+            stalled = true; /* out of kernel resources: keep the rest for the next flush */
+            break;
+        }
         /* The first iocb was refused (e.g. EINVAL for a misaligned O_DIRECT buffer): fail it
          * alone and go on with the others. */
         fail_slot(a, a->pending[done], r < 0 ? -r : EIO);
@@ -133,6 +148,15 @@ static void aio_flush(struct io_engine *e)
     }
     memmove(a->pending, a->pending + done, (a->n_pending - done) * sizeof(*a->pending));
     a->n_pending -= done;
+    if (stalled && !a->submitted) {
+        /* The next flush runs only when the loop comes round, and with nothing in the kernel
+         * no completion would ever wake it: the iocbs left here would hang. Signal the
+         * completion fd ourselves so the loop retries (with iocbs in the kernel their
+         * completions wake it anyway). */
+        uint64_t one = 1;
+        ssize_t w = write(e->fd, &one, sizeof(one));
+        (void)w;
+    }
 }
 
 static void aio_reap(struct io_engine *e)
@@ -150,15 +174,22 @@ static void aio_reap(struct io_engine *e)
             struct aio_slot *s = a->events[i].data;
             long res = (long)a->events[i].res;
             a->free_slots[a->n_free++] = s;
+            a->submitted--;
             io_engine_complete(e, s->req, res);
         }
         if ((unsigned)n < e->depth)
             break;
     }
     pthread_mutex_lock(&a->lock);
-    struct io_req *done = a->falloc_done;
+    struct io_req *newest = a->falloc_done, *done = NULL;
     a->falloc_done = NULL;
     pthread_mutex_unlock(&a->lock);
+    while (newest) { /* oldest first */
+        struct io_req *req = newest;
+        newest = req->next;
+        req->next = done;
+        done = req;
+    }
     while (done) {
         struct io_req *req = done;
         done = req->next;

@@ -105,10 +105,13 @@ static void drain_backlog(struct io_engine *e)
 {
     while (e->backlog && e->inflight < e->depth) {
         struct io_req *req = e->backlog;
+        /* Read the link first: a backend that takes the request may reuse req->next at once
+         * (aio hands fallocates to its helper thread through it). */
+        struct io_req *next = req->next;
         int r = e->ops->queue(e, req);
         if (r == -EAGAIN)
             break;
-        e->backlog = req->next;
+        e->backlog = next;
         if (!e->backlog)
             e->backlog_tail = NULL;
         if (r == 0)

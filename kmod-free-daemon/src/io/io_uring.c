@@ -22,14 +22,39 @@ struct uring_engine {
     unsigned unsubmitted;
 };
 
+/* Hands the unsubmitted SQEs to the kernel. io_uring_submit() may take fewer than queued, or
+ * fail (-EAGAIN, -EBUSY while the completion queue overflows, -EINTR): what it did not take
+ * stays in the SQ ring and is counted on, and if nothing in the kernel will post a completion
+ * the completion fd is signalled by hand, so the loop comes round and flushes again instead of
+ * sleeping on SQEs nobody submits. */
+static void uring_submit(struct uring_engine *u)
+{
+    while (u->unsubmitted) {
+        int r = io_uring_submit(&u->ring);
+        if (r > 0) {
+            u->unsubmitted = (unsigned)r >= u->unsubmitted ? 0 : u->unsubmitted - (unsigned)r;
+            continue;
+        }
+        if (r == -EINTR)
+            continue;
+        if (r == 0)
+            u->unsubmitted = 0; /* the ring holds nothing unsubmitted after all */
+        break;
+    }
+    if (u->unsubmitted && u->base.inflight <= u->unsubmitted) {
+        uint64_t one = 1;
+        ssize_t w = write(u->base.fd, &one, sizeof(one));
+        (void)w;
+    }
+}
+
 static int uring_queue(struct io_engine *e, struct io_req *req)
 {
     struct uring_engine *u = (struct uring_engine *)e;
     struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
     if (!sqe) {
         /* SQ ring full of unsubmitted entries: push them and try once more. */
-        io_uring_submit(&u->ring);
-        u->unsubmitted = 0;
+        uring_submit(u);
         sqe = io_uring_get_sqe(&u->ring);
         if (!sqe)
             return -EAGAIN;
@@ -60,11 +85,7 @@ static int uring_queue(struct io_engine *e, struct io_req *req)
 
 static void uring_flush(struct io_engine *e)
 {
-    struct uring_engine *u = (struct uring_engine *)e;
-    if (u->unsubmitted) {
-        io_uring_submit(&u->ring);
-        u->unsubmitted = 0;
-    }
+    uring_submit((struct uring_engine *)e);
 }
 
 static unsigned uring_reap_posted(struct io_engine *e)
