@@ -79,6 +79,7 @@ struct nbd_conn {
 
 static void conn_events(struct loop *l, struct loop_watch *w, uint32_t events);
 static void conn_maybe_finish(struct nbd_conn *c);
+static void fail_conn(struct nbd_conn *c, const char *why);
 
 /* ---- request objects: recycled per connection, never freed on the I/O path ---- */
 
@@ -110,6 +111,40 @@ static bool req_alloc_buf(struct nbd_conn *c, struct nbd_req *q, size_t len)
     q->buf = bufpool_get(c->srv->pool, len);
     q->buflen = len;
     return q->buf != NULL;
+}
+
+/* ---- the socket watch ---- */
+
+/* Registers for exactly what the connection can use now. Once it is closing and has nothing
+ * more to send, the watch is removed rather than left at events 0: a socket shut down on both
+ * sides reports EPOLLHUP level-triggered whatever it asked for, which would wake the reactor
+ * in a loop for as long as the volume still holds requests. It comes back if a reply that must
+ * be delivered (after EOF or DISC) meets a full socket. */
+static void update_watch(struct nbd_conn *c)
+{
+    if (c->freed)
+        return; /* fd closed, watch gone */
+    uint32_t ev = 0;
+    switch (c->phase) {
+    case PH_HANDSHAKE:
+        ev = EPOLLIN | (c->hs.out.len ? EPOLLOUT : 0);
+        break;
+    case PH_TX:
+        ev = (c->reading_paused ? 0 : EPOLLIN) | (c->hs.out.len || c->out_head ? EPOLLOUT : 0);
+        break;
+    case PH_CLOSING:
+        ev = c->no_more_input && c->out_head ? EPOLLOUT : 0;
+        break;
+    }
+    struct loop *l = c->srv->loop;
+    if (c->phase == PH_CLOSING && !ev) {
+        loop_del(l, &c->w);
+    } else if (!c->w.active) {
+        if (loop_add(l, &c->w, c->fd, ev, conn_events, c) < 0)
+            fail_conn(c, "cannot watch the socket");
+    } else {
+        loop_mod(l, &c->w, ev);
+    }
 }
 
 /* ---- replies ---- */
@@ -231,11 +266,7 @@ static bool flush_out(struct nbd_conn *c)
         }
         c->out_sent = left;
     }
-    uint32_t ev = c->phase == PH_CLOSING || c->reading_paused ? 0 : EPOLLIN;
-    if (c->out_head)
-        ev |= EPOLLOUT;
-    if (c->w.active)
-        loop_mod(c->srv->loop, &c->w, ev);
+    update_watch(c);
     return true;
 }
 
@@ -247,7 +278,7 @@ static bool flush_hs(struct nbd_conn *c)
         ssize_t w = send(c->fd, b->data + b->off, b->len - b->off, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EAGAIN || errno == EINTR) {
-                loop_mod(c->srv->loop, &c->w, EPOLLIN | EPOLLOUT);
+                update_watch(c);
                 return true;
             }
             return false;
@@ -276,7 +307,7 @@ static void resume_reading(struct nbd_conn *c)
 {
     if (c->reading_paused && c->inflight < NBD_CONN_MAX_INFLIGHT && c->phase == PH_TX) {
         c->reading_paused = false;
-        loop_mod(c->srv->loop, &c->w, EPOLLIN | (c->out_head ? EPOLLOUT : 0));
+        update_watch(c);
         /* Requests may already sit in the buffer; the next readable event parses them, but a
          * client that sent everything and waits would never make the socket readable again. */
         conn_events(c->srv->loop, &c->w, 0);
@@ -439,7 +470,7 @@ static void process_tx(struct nbd_conn *c)
         if (c->inflight >= NBD_CONN_MAX_INFLIGHT) {
             if (!c->reading_paused) {
                 c->reading_paused = true;
-                loop_mod(c->srv->loop, &c->w, c->out_head ? EPOLLOUT : 0);
+                update_watch(c);
             }
             break;
         }
@@ -559,7 +590,7 @@ static void conn_events(struct loop *l, struct loop_watch *w, uint32_t events)
                 return;
             }
             if (c->hs.out.len == 0)
-                loop_mod(c->srv->loop, &c->w, EPOLLIN);
+                update_watch(c);
         } else if (!flush_out(c)) {
             return;
         }
@@ -634,8 +665,7 @@ void nbd_conn_begin_close(struct nbd_conn *c, const char *why)
         snprintf(c->close_reason, sizeof(c->close_reason), "%s", why);
         if (!c->no_more_input)
             shutdown(c->fd, SHUT_RD);
-        if (c->w.active)
-            loop_mod(c->srv->loop, &c->w, c->out_head && c->no_more_input ? EPOLLOUT : 0);
+        update_watch(c);
         if (c->inflight)
             log_debug("nbd", "client %llu: closing, waiting for %u requests",
                       (unsigned long long)c->id, c->inflight);
