@@ -5,17 +5,36 @@
 
 #include "s3/s3_url.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+/* Literal addresses only (a name such as 127.0.0.1.example.com must not pass for loopback):
+ * 127.0.0.0/8, ::1, "localhost" (which curl never sends to DNS), and the ECS/EKS agents. */
 static int allowed_http_host(const char *host)
 {
-    return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 ||
-           strcmp(host, "[::1]") == 0 || strcmp(host, "169.254.170.2") == 0 ||
-           strcmp(host, "169.254.170.23") == 0 || strcmp(host, "[fd00:ec2::23]") == 0;
+    if (strcasecmp(host, "localhost") == 0)
+        return 1;
+    unsigned char a[16];
+    if (inet_pton(AF_INET, host, a) == 1) {
+        static const unsigned char ecs[4] = {169, 254, 170, 2}, eks[4] = {169, 254, 170, 23};
+        return a[0] == 127 || memcmp(a, ecs, 4) == 0 || memcmp(a, eks, 4) == 0;
+    }
+    size_t n = strlen(host);
+    char v6[64];
+    if (n < 3 || n - 2 >= sizeof(v6) || host[0] != '[' || host[n - 1] != ']')
+        return 0;
+    memcpy(v6, host + 1, n - 2);
+    v6[n - 2] = '\0';
+    if (inet_pton(AF_INET6, v6, a) != 1)
+        return 0;
+    static const unsigned char lo[16] = {[15] = 1};
+    static const unsigned char eks6[16] = {0xfd, 0x00, 0x0e, 0xc2, [15] = 0x23};
+    return memcmp(a, lo, 16) == 0 || memcmp(a, eks6, 16) == 0;
 }
 
 int creds_from_container(int timeout_ms, struct s3_creds *out, struct s3_error *err)
