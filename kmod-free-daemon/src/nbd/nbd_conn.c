@@ -64,6 +64,11 @@ struct nbd_conn {
     uint32_t cur_got;
     uint64_t discard_left; /* payload bytes of a refused WRITE still to skip */
     unsigned inflight;     /* requests held by the volume */
+    /* Backpressure: requests from parse until their reply is written (or dropped), whether in
+     * the volume, refused, or queued behind a client that does not read; and the I/O buffer
+     * bytes they hold. Reading stops while either is at its cap (nbd_server.h). */
+    unsigned held;
+    size_t held_bytes;
     struct nbd_req *out_head, *out_tail;
     size_t out_sent; /* bytes of out_head already on the wire */
     struct nbd_req *free_reqs;
@@ -93,6 +98,7 @@ static struct nbd_req *req_get(struct nbd_conn *c)
     memset(q, 0, offsetof(struct nbd_req, hdr));
     q->conn = c;
     q->hdr_len = 0;
+    c->held++;
     return q;
 }
 
@@ -100,8 +106,10 @@ static void req_put(struct nbd_conn *c, struct nbd_req *q)
 {
     if (q->buf) {
         bufpool_put(c->srv->pool, q->buf, q->buflen);
+        c->held_bytes -= q->buflen;
         q->buf = NULL;
     }
+    c->held--;
     q->next = c->free_reqs;
     c->free_reqs = q;
 }
@@ -110,6 +118,8 @@ static bool req_alloc_buf(struct nbd_conn *c, struct nbd_req *q, size_t len)
 {
     q->buf = bufpool_get(c->srv->pool, len);
     q->buflen = len;
+    if (q->buf)
+        c->held_bytes += len;
     return q->buf != NULL;
 }
 
@@ -213,6 +223,14 @@ static void fail_conn(struct nbd_conn *c, const char *why)
 
 /* Sends queued replies; returns false if the connection failed. */
 static bool flush_hs(struct nbd_conn *c);
+static void resume_reading(struct nbd_conn *c);
+
+/* True while the connection holds as many requests or buffer bytes as it may: it must not
+ * parse another request until replies have been written. */
+static bool saturated(const struct nbd_conn *c)
+{
+    return c->held >= NBD_CONN_MAX_INFLIGHT || c->held_bytes >= NBD_CONN_MAX_BUF_BYTES;
+}
 
 static bool flush_out(struct nbd_conn *c)
 {
@@ -266,7 +284,10 @@ static bool flush_out(struct nbd_conn *c)
         }
         c->out_sent = left;
     }
-    update_watch(c);
+    if (c->reading_paused && !saturated(c))
+        resume_reading(c); /* updates the watch */
+    else
+        update_watch(c);
     return true;
 }
 
@@ -305,12 +326,16 @@ void nbd_server_flush_dirty(void *server)
 
 static void resume_reading(struct nbd_conn *c)
 {
-    if (c->reading_paused && c->inflight < NBD_CONN_MAX_INFLIGHT && c->phase == PH_TX) {
+    if (c->reading_paused && !saturated(c) && c->phase == PH_TX) {
         c->reading_paused = false;
         update_watch(c);
         /* Requests may already sit in the buffer; the next readable event parses them, but a
          * client that sent everything and waits would never make the socket readable again. */
         conn_events(c->srv->loop, &c->w, 0);
+        /* This runs from the idle hook that sends replies, after the io engine's hook has
+         * flushed: make the loop come round once more so that requests just started reach
+         * the kernel before it sleeps. */
+        loop_wake(c->srv->loop);
     }
 }
 
@@ -327,10 +352,10 @@ static void vio_done(struct vol_io *vio)
     } else {
         reply_ok(c, q);
     }
+    /* No resume_reading() here: the request still counts against the connection's caps
+     * until its reply is written (flush_out resumes). */
     if (c->phase == PH_CLOSING)
         conn_maybe_finish(c);
-    else
-        resume_reading(c);
 }
 
 static void submit(struct nbd_conn *c, struct nbd_req *q, enum vol_op op, unsigned flags)
@@ -467,7 +492,7 @@ static void process_tx(struct nbd_conn *c)
             start_request(c, q);
             continue;
         }
-        if (c->inflight >= NBD_CONN_MAX_INFLIGHT) {
+        if (saturated(c)) {
             if (!c->reading_paused) {
                 c->reading_paused = true;
                 update_watch(c);

@@ -4,8 +4,10 @@
  * Contract:
  *  - Runs entirely on one reactor thread (the loop given to nbd_server_start), the same thread
  *    that owns the volumes' io engine and buffer pool.
- *  - Many requests in flight per connection (up to NBD_CONN_MAX_INFLIGHT, then the connection
- *    stops reading until replies drain); replies go out as requests complete, batched into one
+ *  - Many requests per connection, each counted from parse until its reply is written: up to
+ *    NBD_CONN_MAX_INFLIGHT requests and NBD_CONN_MAX_BUF_BYTES of their I/O buffers, then the
+ *    connection stops reading until replies drain. So a client that sends and never reads
+ *    costs at most that much memory. Replies go out as requests complete, batched into one
  *    writev per connection per loop iteration.
  *  - A misbehaving client gets the protocol's error or a disconnect with a log line; it never
  *    affects other connections. Requests already handed to the volume always complete before
@@ -25,6 +27,9 @@
 #include <stdint.h>
 
 #define NBD_CONN_MAX_INFLIGHT 128
+/* Enough for QD128 of 1 MiB requests (what the kernel's nbd driver sends at most) unthrottled;
+ * one request past it may still be parsed, so a connection holds at most this plus 32 MiB. */
+#define NBD_CONN_MAX_BUF_BYTES ((size_t)128 << 20)
 
 struct nbd_conn;
 
