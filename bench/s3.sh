@@ -3,7 +3,8 @@
 # downloaded with tandem-s3 and with Debian's awscli 2 (`aws s3 cp [--recursive]`) against the
 # same loopback Swift, in the same run, with the same parallelism (10, aws's default).
 # Prints MiB/s and the ratio tandem/aws. Standalone: run as root after `make` (it starts and
-# stops its own Swift via tests/s3/setup and teardown). SIZE_MIB=... shrinks it for a smoke run.
+# stops its own Swift via tests/s3/setup and teardown). SIZE_MIB=... shrinks it for a smoke run;
+# TANDEM_S3_ARGS="--part-size 8M --hash-threads -1" adds options to every tandem-s3 call (A/B).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${TANDEM_BIN_RELEASE:-$ROOT/build}/tandem-s3
@@ -26,7 +27,8 @@ set +a
 export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 export AWS_DEFAULT_REGION=$S3_REGION
 unset AWS_CA_BUNDLE
-ours() { "$BIN" --endpoint "$S3_ENDPOINT" --parallel "$PAR" "$@"; }
+read -r -a EXTRA <<<"${TANDEM_S3_ARGS:-}"
+ours() { "$BIN" --endpoint "$S3_ENDPOINT" --parallel "$PAR" "${EXTRA[@]}" "$@"; }
 theirs() { /usr/bin/aws --endpoint-url "$S3_ENDPOINT" --only-show-errors "$@"; }
 theirs configure set default.s3.max_concurrent_requests "$PAR" 2>/dev/null || true
 
