@@ -51,3 +51,12 @@ assert_replicas_identical() { # VOL NODE...
         assert_eq "$first" "$(data_sum "$n" "$vol")" "data of $vol on $n vs $1"
     done
 }
+
+wait_peer_synced() { # NODE VOL PEER [TIMEOUT]: PEER Connected with nothing left to resync
+    local node=$1 vol=$2 peer=$3 t=${4:-30}
+    _wps() {
+        rstatus "$node" "$vol" | jq -e --arg p "$peer" '.replicas[] | select(.node == $p) |
+            .connection == "Connected" and .out_of_sync_bytes == 0' >/dev/null
+    }
+    wait_until "$t" "$peer to be in sync with $node for $vol" _wps
+}

@@ -330,6 +330,11 @@ static void dispatch(struct peer *p)
             peer_send(p, &ack, NULL, 0, NULL);
         } else {
             struct rvol *rv = rvol_by_id(n, f->volume_id);
+            struct json_object *nm;
+            /* An ATTACH whose id we do not know may be a same-named volume with another UUID:
+             * let the volume of that name look at it (and refuse it, loudly). */
+            if (!rv && f->type == FRAME_ATTACH && json_object_object_get_ex(o, "name", &nm))
+                rv = rvol_by_name(n, json_object_get_string(nm));
             if (rv)
                 rvol_frame(rv, p, f, o);
         }
@@ -447,12 +452,19 @@ static void peer_events(struct loop *l, struct loop_watch *w, uint32_t events)
         socklen_t el = sizeof(err);
         getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &el);
         if (err || (events & (EPOLLERR | EPOLLHUP))) {
-            char why[96];
-            snprintf(why, sizeof(why), "connect to %s: %s", p->addr, strerror(err ? err : EIO));
-            p->state = PEER_HELLO; /* not UP: nothing to hand back to the volumes */
-            peer_drop(p, why);
+            /* Reconnect attempts repeat every 500 ms: log the first failure only. */
+            if (!p->connect_failed)
+                log_warn("repl", "peer %s: connect to %s: %s (retrying)", p->name, p->addr,
+                         strerror(err ? err : EIO));
+            p->connect_failed = true;
+            loop_del(p->node->loop, &p->w);
+            close(p->fd);
+            p->fd = -1;
+            p->state = PEER_DOWN;
+            p->next_connect_ms = repl_now_ms() + 500;
             return;
         }
+        p->connect_failed = false;
         p->state = PEER_HELLO;
         loop_mod(p->node->loop, &p->w, EPOLLIN);
         send_hello(p);

@@ -49,6 +49,7 @@ struct peer {
     int fd;
     struct loop_watch w;
     bool outbound;
+    bool connect_failed; /* the last connect attempt failed (log once) */
     /* receive */
     uint8_t rx_hdr[FRAME_HEADER_BYTES];
     uint32_t rx_hdr_got;
@@ -156,6 +157,7 @@ void create_jobs_tick(struct repl_node *n);
 
 /* rvol.c */
 struct rvol *rvol_by_id(struct repl_node *n, uint64_t volume_id);
+struct rvol *rvol_by_name(struct repl_node *n, const char *name);
 struct rvol *rvol_open(struct repl_node *n, struct vol_entry *e, char *err, size_t errlen);
 void rvol_close(struct rvol *rv);
 void rvol_peer_up(struct rvol *rv, struct peer *p);

@@ -34,6 +34,14 @@ struct rvol *rvol_by_id(struct repl_node *n, uint64_t volume_id)
     return NULL;
 }
 
+struct rvol *rvol_by_name(struct repl_node *n, const char *name)
+{
+    for (struct rvol *rv = n->vols; rv; rv = rv->next)
+        if (strcmp(rv->entry->name, name) == 0)
+            return rv;
+    return NULL;
+}
+
 static struct member_link *link_of(struct rvol *rv, struct peer *p)
 {
     for (unsigned i = 0; i < rv->meta.n_members; i++)
@@ -468,7 +476,9 @@ void repl_submit(struct rvol *rv, struct vol_io *vio)
     }
     r->rv = rv;
     r->outer = vio;
-    if (!rvol_has_quorum(rv)) {
+    /* A FLUSH changes no data: it only makes writes already acknowledged (by every replica
+     * attached at the time) durable, so it needs no quorum and must not hang a client's close. */
+    if (vio->op != VOL_FLUSH && !rvol_has_quorum(rv)) {
         if (rv->meta.io_error_on_no_quorum) {
             rio_put(rv->node, r);
             vio->error = EIO;
