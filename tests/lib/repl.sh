@@ -16,7 +16,7 @@ repl_ports() {
 start_node() {
     local name=$1 port=$2
     shift 2
-    start_daemon "$name" --listen "127.0.0.1:$port" --zone "zone-$name" --peer-timeout 1 "$@"
+    start_daemon "$name" --listen "127.0.0.1:$port" --zone "zone-$name" --peer-timeout 3 "$@"
 }
 
 rstatus() { ctl "$1" volume status "$2" --json; }

@@ -17,8 +17,8 @@ wait_in_sync n1 r
 kill -STOP "$n1_PID"
 on_exit "kill -CONT $n1_PID"
 t0=$SECONDS
-wait_link n2 r n1 Disconnected 10
-log "n2 dropped the silent primary after $((SECONDS - t0))s (peer timeout 1s)"
+wait_link n2 r n1 Disconnected 15
+log "n2 dropped the silent primary after $((SECONDS - t0))s (peer timeout 3s)"
 ctl n2 volume promote r --force >/dev/null
 qemu-io -f raw "$(nbd_uri n2 r)" -c "write -P 0x20 4M 2M" -c "write -P 0x21 30M 1M" >/dev/null
 kill -CONT "$n1_PID"
