@@ -219,6 +219,7 @@ static void fail_conn(struct nbd_conn *c, const char *why)
     c->out_sent = 0;
     c->no_more_input = false;
     nbd_conn_begin_close(c, why);
+    update_watch(c); /* already closing: nothing is left to send */
 }
 
 /* Sends queued replies; returns false if the connection failed. */
@@ -750,6 +751,20 @@ void nbd_conn_check_handshake(struct nbd_conn *c, uint64_t now_ms)
 struct nbd_conn *nbd_conn_next(struct nbd_conn *c)
 {
     return c->next;
+}
+
+void nbd_conn_abandon(struct nbd_conn *c)
+{
+    if (c->phase != PH_CLOSING || !c->no_more_input || c->freed)
+        return;
+    unsigned n = 0;
+    for (struct nbd_req *q = c->out_head; q; q = q->next)
+        n++;
+    char why[120];
+    snprintf(why, sizeof(why), "%s; shutdown grace period over, %u replies not taken dropped",
+             c->close_reason, n);
+    snprintf(c->close_reason, sizeof(c->close_reason), "%s", why);
+    fail_conn(c, why); /* already closing: keeps the reason set above */
 }
 
 void nbd_conn_shutdown(struct nbd_conn *c)

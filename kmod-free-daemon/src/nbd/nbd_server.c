@@ -84,9 +84,12 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
     if (read(s->timer_fd, &ticks, sizeof(ticks)) < 0)
         return;
     uint64_t now = nbd_now_ms();
+    bool abandon = s->shutting_down && now >= s->shutdown_deadline_ms;
     for (struct nbd_conn *c = s->conns, *next; c; c = next) {
         next = nbd_conn_next(c);
         nbd_conn_check_handshake(c, now);
+        if (abandon)
+            nbd_conn_abandon(c);
     }
 }
 
@@ -179,6 +182,17 @@ int nbd_server_start(struct nbd_server *s, struct loop *l, struct registry *reg,
     memset(s, 0, sizeof(*s));
     s->timer_fd = -1;
     s->handshake_timeout_ms = handshake_timeout_ms;
+    /* No command-line flag yet (tandemd.c); the environment lets operators and tests pick. */
+    s->shutdown_grace_ms = NBD_SHUTDOWN_GRACE_MS;
+    const char *grace = getenv("TANDEM_NBD_SHUTDOWN_GRACE_MS");
+    if (grace && *grace) {
+        char *end;
+        unsigned long v = strtoul(grace, &end, 10);
+        if (*end || v > 24UL * 3600 * 1000)
+            log_warn("nbd", "ignoring TANDEM_NBD_SHUTDOWN_GRACE_MS=%s", grace);
+        else
+            s->shutdown_grace_ms = (unsigned)v;
+    }
     s->loop = l;
     s->reg = reg;
     s->pool = pool;
@@ -219,6 +233,7 @@ void nbd_server_conn_gone(struct nbd_server *s)
 void nbd_server_shutdown(struct nbd_server *s, void (*drained)(void *ctx), void *ctx)
 {
     s->shutting_down = true;
+    s->shutdown_deadline_ms = nbd_now_ms() + s->shutdown_grace_ms;
     s->drained = drained;
     s->drained_ctx = ctx;
     stop_listening(s);

@@ -15,7 +15,10 @@
  *  - A client that has not finished the handshake within handshake_timeout_ms (default 30 s) is
  *    disconnected, so idle or hostile connections cannot pile up.
  *  - nbd_server_shutdown() stops accepting, lets in-flight requests finish, and calls
- *    `drained` once no connection is left. */
+ *    `drained` once no connection is left. Replies are delivered for up to shutdown_grace_ms
+ *    (default NBD_SHUTDOWN_GRACE_MS, or $TANDEM_NBD_SHUTDOWN_GRACE_MS); after that a client
+ *    that does not take them loses them and is disconnected, so a stalled client cannot hold
+ *    the daemon up forever. Requests the volume holds are still waited for. */
 #ifndef TANDEM_NBD_SERVER_H
 #define TANDEM_NBD_SERVER_H
 
@@ -27,6 +30,7 @@
 #include <stdint.h>
 
 #define NBD_CONN_MAX_INFLIGHT 128
+#define NBD_SHUTDOWN_GRACE_MS 10000
 /* Enough for QD128 of 1 MiB requests (what the kernel's nbd driver sends at most) unthrottled;
  * one request past it may still be parsed, so a connection holds at most this plus 32 MiB. */
 #define NBD_CONN_MAX_BUF_BYTES ((size_t)128 << 20)
@@ -50,6 +54,8 @@ struct nbd_server {
     struct loop_watch timer_watch;
     void (*drained)(void *ctx);
     void *drained_ctx;
+    unsigned shutdown_grace_ms;    /* how long shutdown waits for clients to take replies */
+    uint64_t shutdown_deadline_ms; /* nbd_now_ms() after which they are dropped */
 };
 
 /* addr: "/path/to.sock" (Unix) or "HOST:PORT" / "[V6]:PORT" (TCP). Returns 0 or -1 with err. */
@@ -71,5 +77,8 @@ void nbd_conn_check_handshake(struct nbd_conn *c, uint64_t now_ms);
 uint64_t nbd_now_ms(void);
 /* Stops reading, answers what is in flight, then closes. */
 void nbd_conn_shutdown(struct nbd_conn *c);
+/* Shutdown's grace period is over: drops replies the client has not taken, and closes as soon
+ * as the volume has returned every request. */
+void nbd_conn_abandon(struct nbd_conn *c);
 
 #endif
