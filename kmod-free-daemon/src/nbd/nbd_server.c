@@ -48,6 +48,37 @@ const struct nbd_export_ops nbd_registry_exports = {
     .each = each_export,
 };
 
+/* Out of descriptors (or kernel memory): the pending connection stays in the backlog and the
+ * level-triggered listener stays readable, so retrying at once would spin the reactor and
+ * flood the log. Stop watching the listener for ACCEPT_BACKOFF_MS instead (a one-shot timer
+ * brings it back) and log once until an accept succeeds again. */
+#define ACCEPT_BACKOFF_MS 100
+
+static void pause_accepting(struct nbd_server *s, int err)
+{
+    if (!s->accept_paused)
+        log_warn("nbd", "accept: %s; pausing new connections (%u open), retrying every %d ms",
+                 strerror(err), s->n_conns, ACCEPT_BACKOFF_MS);
+    s->accept_paused = true;
+    loop_del(s->loop, &s->listen_watch);
+    struct itimerspec its = {.it_value = {0, ACCEPT_BACKOFF_MS * 1000000L}};
+    timerfd_settime(s->accept_timer_fd, 0, &its, NULL);
+}
+
+static void on_accept(struct loop *l, struct loop_watch *w, uint32_t events);
+
+static void on_accept_timer(struct loop *l, struct loop_watch *w, uint32_t events)
+{
+    (void)events;
+    struct nbd_server *s = w->ctx;
+    uint64_t ticks;
+    if (read(s->accept_timer_fd, &ticks, sizeof(ticks)) < 0)
+        return;
+    if (s->listen_fd >= 0 && !s->listen_watch.active &&
+        loop_add(l, &s->listen_watch, s->listen_fd, EPOLLIN, on_accept, s) < 0)
+        pause_accepting(s, errno);
+}
+
 static void on_accept(struct loop *l, struct loop_watch *w, uint32_t events)
 {
     (void)l;
@@ -58,9 +89,16 @@ static void on_accept(struct loop *l, struct loop_watch *w, uint32_t events)
         socklen_t sl = sizeof(ss);
         int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                log_warn("nbd", "accept: %s", strerror(errno));
+            int e = errno;
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+                pause_accepting(s, e);
+            else if (e != EAGAIN && e != EINTR && e != ECONNABORTED)
+                log_warn("nbd", "accept: %s", strerror(e));
             return;
+        }
+        if (s->accept_paused) {
+            s->accept_paused = false;
+            log_info("nbd", "accepting connections again (%u open)", s->n_conns);
         }
         char peer[80] = "unix";
         if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
@@ -181,6 +219,7 @@ int nbd_server_start(struct nbd_server *s, struct loop *l, struct registry *reg,
 {
     memset(s, 0, sizeof(*s));
     s->timer_fd = -1;
+    s->accept_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     s->handshake_timeout_ms = handshake_timeout_ms;
     /* No command-line flag yet (tandemd.c); the environment lets operators and tests pick. */
     s->shutdown_grace_ms = NBD_SHUTDOWN_GRACE_MS;
@@ -201,7 +240,9 @@ int nbd_server_start(struct nbd_server *s, struct loop *l, struct registry *reg,
     if (s->listen_fd < 0)
         return -1;
     if (loop_add(l, &s->listen_watch, s->listen_fd, EPOLLIN, on_accept, s) < 0 ||
-        loop_add_idle(l, nbd_server_flush_dirty, s) < 0 || start_timer(s) < 0) {
+        loop_add_idle(l, nbd_server_flush_dirty, s) < 0 || start_timer(s) < 0 ||
+        s->accept_timer_fd < 0 ||
+        loop_add(l, &s->accept_timer_watch, s->accept_timer_fd, EPOLLIN, on_accept_timer, s) < 0) {
         snprintf(err, errlen, "cannot register the NBD listener");
         return -1;
     }
@@ -254,5 +295,10 @@ void nbd_server_close(struct nbd_server *s)
         loop_del(s->loop, &s->timer_watch);
         close(s->timer_fd);
         s->timer_fd = -1;
+    }
+    if (s->accept_timer_fd >= 0) {
+        loop_del(s->loop, &s->accept_timer_watch);
+        close(s->accept_timer_fd);
+        s->accept_timer_fd = -1;
     }
 }

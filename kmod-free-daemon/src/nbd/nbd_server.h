@@ -52,6 +52,9 @@ struct nbd_server {
     unsigned handshake_timeout_ms; /* a client must reach transmission within this */
     int timer_fd;
     struct loop_watch timer_watch;
+    int accept_timer_fd; /* one-shot: resumes accepting after running out of descriptors */
+    struct loop_watch accept_timer_watch;
+    bool accept_paused; /* since the last successful accept; the pause is logged once */
     void (*drained)(void *ctx);
     void *drained_ctx;
     unsigned shutdown_grace_ms;    /* how long shutdown waits for clients to take replies */
