@@ -170,8 +170,8 @@ static void print_status(struct json_object *v)
             struct json_object *r = json_object_array_get_idx(reps, i), *rs;
             char resync[64] = "";
             if (json_object_object_get_ex(r, "resync", &rs))
-                snprintf(resync, sizeof(resync), "%s of %s regions left",
-                         jstr(rs, "regions_left"), jstr(rs, "regions_total"));
+                snprintf(resync, sizeof(resync), "%s of %s regions left", jstr(rs, "regions_left"),
+                         jstr(rs, "regions_total"));
             printf("  %-12s %-10s %-10s %-12s %-14s %s\n", jstr(r, "node"), jstr(r, "zone"),
                    jstr(r, "role"), jstr(r, "disk"), jstr(r, "connection"), resync);
         }
@@ -275,8 +275,7 @@ int main(int argc, char **argv)
             no_quorum = argv[++i];
             if (strcmp(no_quorum, "suspend") != 0 && strcmp(no_quorum, "io-error") != 0)
                 return die_usage("--on-no-quorum takes suspend or io-error");
-        }
-        else if (strcmp(a, "--size") == 0 && i + 1 < argc)
+        } else if (strcmp(a, "--size") == 0 && i + 1 < argc)
             size_arg = argv[++i];
         else if (strncmp(a, "--size=", 7) == 0)
             size_arg = a + 7;

@@ -56,7 +56,7 @@ static void usage(FILE *f)
                "               [--control PATH] [--nbd PATH|HOST:PORT]\n"
                "               [--io-engine auto|io_uring|aio] [--cache none|writeback]\n"
                "               [--nbd-handshake-timeout SECONDS] [--peer-timeout SECONDS]\n"
-            "               [--verbose]\n"
+               "               [--verbose]\n"
                "defaults: --control DIR/control.sock, --nbd DIR/nbd.sock, --io-engine auto, "
                "--cache none\n");
 }
@@ -293,12 +293,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "tandemd: cannot set up the event loop\n");
         return 1;
     }
-    struct repl_config rc = {.node = o.node,
-                             .zone = o.zone,
-                             .listen = o.listen,
-                             .peer_timeout_ms = o.peer_timeout_ms};
-    struct repl_node *repl = repl_node_create(&d.loop, &d.reg, d.eng, &d.pool, &rq, &rc, err,
-                                              sizeof(err));
+    struct repl_config rc = {
+        .node = o.node, .zone = o.zone, .listen = o.listen, .peer_timeout_ms = o.peer_timeout_ms};
+    struct repl_node *repl =
+        repl_node_create(&d.loop, &d.reg, d.eng, &d.pool, &rq, &rc, err, sizeof(err));
     if (!repl) {
         fprintf(stderr, "tandemd: %s\n", err);
         return 1;

@@ -115,9 +115,9 @@ struct json_object *ctl_handle(struct registry *reg, const struct ctl_node_info 
         return fail("invalid", "request needs an \"op\" string");
     struct json_object *reps;
     bool replicated = json_object_object_get_ex(req, "replicas", &reps);
-    if (info->repl && ((strcmp(op, "volume.create") == 0 && replicated) ||
-                       strcmp(op, "volume.promote") == 0 || strcmp(op, "volume.demote") == 0 ||
-                       strcmp(op, "volume.status") == 0)) {
+    if (info->repl &&
+        ((strcmp(op, "volume.create") == 0 && replicated) || strcmp(op, "volume.promote") == 0 ||
+         strcmp(op, "volume.demote") == 0 || strcmp(op, "volume.status") == 0)) {
         if (!get_string(req, "name"))
             return fail("invalid", "this op needs \"name\"");
         return repl_ctl(info->repl, op, req);

@@ -1,25 +1,43 @@
-/* Out-of-sync bitmaps. One bit per MiB keeps a 1 TiB volume's map at 128 KiB, small enough to
- * hold in memory and to write whole when many bits change at once. */
+/* Region bitmaps. One bit per MiB keeps a 1 TiB volume's map at 128 KiB, small enough to hold
+ * in memory and to write whole on every commit, which keeps the file's states totally ordered:
+ * a later commit always contains everything an earlier one did, minus only explicit clears. */
 #include "repl/bitmap.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-int bitmap_open(struct bitmap *b, const char *path, uint64_t volume_bytes)
+struct commit_req {
+    struct io_req io;
+    struct bitmap *b;
+};
+
+int bitmap_open(struct bitmap *b, const char *path, uint64_t volume_bytes, struct io_engine *eng)
 {
     memset(b, 0, sizeof(*b));
+    b->eng = eng;
     b->n_regions = (volume_bytes + REGION_BYTES - 1) >> REGION_SHIFT;
     b->bytes = (size_t)((b->n_regions + 7) / 8);
     b->bits = calloc(1, b->bytes ? b->bytes : 1);
-    if (!b->bits)
+    b->shadow = calloc(1, b->bytes ? b->bytes : 1);
+    struct commit_req *cr = calloc(1, sizeof(*cr));
+    b->req = &cr->io;
+    cr->b = b;
+    b->fd = -1;
+    if (!b->bits || !b->shadow || !cr) {
+        bitmap_close(b);
+        errno = ENOMEM;
         return -1;
+    }
     b->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (b->fd < 0) {
-        free(b->bits);
+        int e = errno;
+        bitmap_close(b);
+        errno = e;
         return -1;
     }
     ssize_t n = pread(b->fd, b->bits, b->bytes, 0);
@@ -34,49 +52,111 @@ int bitmap_open(struct bitmap *b, const char *path, uint64_t volume_bytes)
     return 0;
 }
 
+static void drain(struct bitmap *b)
+{
+    /* Shutdown only: drive the engine until the commit in flight lands. */
+    for (int i = 0; b->committing && i < 10000; i++) {
+        io_engine_flush(b->eng);
+        struct pollfd p = {.fd = io_engine_fd(b->eng), .events = POLLIN};
+        poll(&p, 1, 10);
+        io_engine_reap(b->eng);
+    }
+}
+
 void bitmap_close(struct bitmap *b)
 {
-    if (b->fd >= 0)
+    if (b->committing)
+        drain(b);
+    if (b->fd >= 0) {
+        /* final state, synchronously: nothing else writes this file any more */
+        if (pwrite(b->fd, b->bits, b->bytes, 0) == (ssize_t)b->bytes)
+            fdatasync(b->fd);
         close(b->fd);
+    }
     b->fd = -1;
     free(b->bits);
-    b->bits = NULL;
+    free(b->shadow);
+    if (b->req)
+        free((struct commit_req *)b->req);
+    b->bits = b->shadow = NULL;
+    b->req = NULL;
 }
 
-static int write_page(struct bitmap *b, size_t byte)
-{
-    size_t start = byte & ~(size_t)4095;
-    size_t len = b->bytes - start < 4096 ? b->bytes - start : 4096;
-    if (pwrite(b->fd, b->bits + start, len, (off_t)start) != (ssize_t)len)
-        return -1;
-    return fdatasync(b->fd);
-}
+static void start_commit(struct bitmap *b);
 
-int bitmap_set_range(struct bitmap *b, uint64_t off, uint64_t len)
+static void commit_done(struct io_req *io)
 {
-    if (!len)
-        return 0;
-    uint64_t first = off >> REGION_SHIFT, last = (off + len - 1) >> REGION_SHIFT;
-    if (last >= b->n_regions)
-        last = b->n_regions - 1;
-    size_t lo = SIZE_MAX, hi = 0;
-    for (uint64_t r = first; r <= last; r++) {
-        if (bitmap_test(b, r))
-            continue;
-        b->bits[r >> 3] |= (uint8_t)(1u << (r & 7));
-        b->count++;
-        if ((r >> 3) < lo)
-            lo = (size_t)(r >> 3);
-        hi = (size_t)(r >> 3);
+    struct commit_req *cr = (struct commit_req *)io;
+    struct bitmap *b = cr->b;
+    int err = io->result < 0 ? (int)-io->result : 0;
+    if (io->op == IO_WRITE && !err) {
+        if ((size_t)io->result != b->bytes)
+            err = EIO;
+        else {
+            io->op = IO_FSYNC;
+            io_engine_submit(b->eng, io);
+            return;
+        }
     }
-    if (lo == SIZE_MAX)
-        return 0;
-    if (b->dirty || hi - lo >= 4096)
-        return bitmap_sync(b);
-    int rc = write_page(b, lo);
-    if (rc == 0 && (hi & ~(size_t)4095) != (lo & ~(size_t)4095))
-        rc = write_page(b, hi);
-    return rc;
+    b->committing = false;
+    struct bitmap_waiter *w = b->in_commit;
+    b->in_commit = NULL;
+    while (w) {
+        struct bitmap_waiter *next = w->next;
+        w->cb(w, err);
+        w = next;
+    }
+    if (b->want_commit || b->waiting)
+        start_commit(b);
+}
+
+static void start_commit(struct bitmap *b)
+{
+    if (b->committing) {
+        b->want_commit = true;
+        return;
+    }
+    b->want_commit = false;
+    b->committing = true;
+    memcpy(b->shadow, b->bits, b->bytes);
+    b->in_commit = b->waiting;
+    b->waiting = NULL;
+    struct io_req *io = b->req;
+    memset(io, 0, sizeof(*io));
+    io->op = IO_WRITE;
+    io->fd = b->fd;
+    io->buf = b->shadow;
+    io->len = b->bytes;
+    io->done = commit_done;
+    io_engine_submit(b->eng, io);
+}
+
+bool bitmap_mark(struct bitmap *b, uint64_t off, uint64_t len, struct bitmap_waiter *w)
+{
+    bool changed = false;
+    if (len) {
+        uint64_t first = off >> REGION_SHIFT, last = (off + len - 1) >> REGION_SHIFT;
+        if (last >= b->n_regions)
+            last = b->n_regions - 1;
+        for (uint64_t r = first; r <= last; r++) {
+            if (bitmap_test(b, r))
+                continue;
+            b->bits[r >> 3] |= (uint8_t)(1u << (r & 7));
+            b->count++;
+            changed = true;
+        }
+    }
+    /* Already durable only if nothing about them can still be on its way to disk. */
+    if (!changed && !b->committing && !b->waiting && !b->want_commit)
+        return true;
+    if (w) {
+        w->next = b->waiting;
+        b->waiting = w;
+    } else {
+        b->want_commit = true;
+    }
+    start_commit(b);
+    return false;
 }
 
 void bitmap_clear(struct bitmap *b, uint64_t region)
@@ -88,21 +168,10 @@ void bitmap_clear(struct bitmap *b, uint64_t region)
     }
 }
 
-int bitmap_set_all(struct bitmap *b)
+void bitmap_commit(struct bitmap *b)
 {
-    memset(b->bits, 0xff, b->bytes);
-    if (b->n_regions % 8)
-        b->bits[b->bytes - 1] = (uint8_t)((1u << (b->n_regions % 8)) - 1);
-    b->count = b->n_regions;
-    return bitmap_sync(b);
-}
-
-int bitmap_sync(struct bitmap *b)
-{
-    if (pwrite(b->fd, b->bits, b->bytes, 0) != (ssize_t)b->bytes)
-        return -1;
     b->dirty = false;
-    return fdatasync(b->fd);
+    start_commit(b);
 }
 
 uint64_t bitmap_next(const struct bitmap *b, uint64_t from)

@@ -1,13 +1,17 @@
-/* A persistent bitmap of 1 MiB regions: the out-of-sync record of what one peer missed.
+/* A persistent bitmap of 1 MiB regions: the out-of-sync record of what one peer missed, and the
+ * write-intent record of regions with writes in flight.
  *
  * Contract:
- *  - bitmap_open() loads (or creates zeroed) the file; bitmap_set() marks a region and makes the
- *    mark durable before returning (pwrite of the 4 KiB page holding it + fdatasync) when the bit
- *    was clear, so a write acknowledged while the peer was away is never forgotten, even if this
- *    node crashes right after; bitmap_clear() is lazy (durable at the next set or sync).
- *  - Blocking: set() touches disk only on a 0->1 transition (the first write to a region while
- *    the peer is away), which is rare by construction.
- *  - Errors: -1 with errno. */
+ *  - bitmap_open() loads (or creates zeroed) the file; blocking, for start-up.
+ *  - On the I/O path, persistence is asynchronous and group-committed through the io engine:
+ *    bitmap_mark() sets bits in memory and returns true if they are already durable; otherwise
+ *    it queues the waiter, whose callback runs (reactor thread) once a commit that includes the
+ *    bits has been written and fdatasynced. Many marks share one write+fsync. A NULL waiter asks
+ *    for a commit without waiting (marks that are not on a client's critical path).
+ *  - Commits write the whole in-memory bitmap (1 bit per MiB: 128 KiB for 1 TiB), one at a time,
+ *    so the file only ever moves forward to a newer complete state.
+ *  - bitmap_clear() is memory-only; bitmap_commit() schedules a commit of everything.
+ *  - bitmap_close() waits for a commit in flight (it drives the engine until it lands). */
 #ifndef TANDEM_REPL_BITMAP_H
 #define TANDEM_REPL_BITMAP_H
 
@@ -15,11 +19,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/io_engine.h"
+
 #define REGION_SHIFT 20
 #define REGION_BYTES (1ull << REGION_SHIFT)
 
+struct io_engine;
+
+struct bitmap_waiter {
+    void (*cb)(struct bitmap_waiter *w, int err);
+    struct bitmap_waiter *next;
+};
+
 struct bitmap {
     int fd;
+    struct io_engine *eng;
+    uint8_t *shadow; /* the state a commit in flight writes */
+    bool committing, want_commit;
+    struct bitmap_waiter *waiting, *in_commit;
+    struct io_req *req;
     uint64_t n_regions;
     uint8_t *bits;
     size_t bytes;
@@ -27,17 +45,16 @@ struct bitmap {
     bool dirty;     /* clears not yet on disk */
 };
 
-int bitmap_open(struct bitmap *b, const char *path, uint64_t volume_bytes);
+int bitmap_open(struct bitmap *b, const char *path, uint64_t volume_bytes, struct io_engine *eng);
 void bitmap_close(struct bitmap *b);
 static inline bool bitmap_test(const struct bitmap *b, uint64_t region)
 {
     return b->bits[region >> 3] & (1u << (region & 7));
 }
 /* Marks every region overlapping [off, off+len). */
-int bitmap_set_range(struct bitmap *b, uint64_t off, uint64_t len);
+bool bitmap_mark(struct bitmap *b, uint64_t off, uint64_t len, struct bitmap_waiter *w);
 void bitmap_clear(struct bitmap *b, uint64_t region);
-int bitmap_set_all(struct bitmap *b);
-int bitmap_sync(struct bitmap *b);
+void bitmap_commit(struct bitmap *b);
 /* Next set region at or after `from`, or UINT64_MAX. */
 uint64_t bitmap_next(const struct bitmap *b, uint64_t from);
 

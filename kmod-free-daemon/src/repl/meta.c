@@ -86,8 +86,9 @@ int repl_meta_save(const char *dir, const struct repl_meta *m, char *err, size_t
     json_object_object_add(o, "current", hex(m->current));
     json_object_object_add(o, "history0", hex(m->history[0]));
     json_object_object_add(o, "history1", hex(m->history[1]));
-    json_object_object_add(o, "on_no_quorum",
-                           json_object_new_string(m->io_error_on_no_quorum ? "io-error" : "suspend"));
+    json_object_object_add(
+        o, "on_no_quorum",
+        json_object_new_string(m->io_error_on_no_quorum ? "io-error" : "suspend"));
     struct json_object *arr = json_object_new_array();
     for (unsigned i = 0; i < m->n_members; i++) {
         struct json_object *r = json_object_new_object();

@@ -20,15 +20,15 @@ enum disk_state { DISK_UPTODATE, DISK_OUTDATED, DISK_INCONSISTENT, DISK_DISKLESS
 
 struct repl_member {
     char node[REPL_NAME_MAX + 1];
-    char addr[128];             /* HOST:PORT of its peer listener */
-    uint64_t bitmap_base;       /* our `current` when we began tracking what it missed */
+    char addr[128];       /* HOST:PORT of its peer listener */
+    uint64_t bitmap_base; /* our `current` when we began tracking what it missed */
 };
 
 struct repl_meta {
     enum repl_role role;
     enum disk_state disk;
     uint64_t current, history[2];
-    unsigned n_members;         /* every replica, this node included */
+    unsigned n_members; /* every replica, this node included */
     struct repl_member members[REPL_MAX_REPLICAS];
     bool io_error_on_no_quorum; /* else suspend */
 };

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -251,8 +252,8 @@ static void on_hello(struct peer *p, struct json_object *o)
     int pmax = json_object_object_get_ex(o, "proto_max", &v) ? json_object_get_int(v) : 0;
     if (pmin > FRAME_VERSION || pmax < FRAME_VERSION) {
         char why[96];
-        snprintf(why, sizeof(why), "incompatible protocol versions %d-%d (we speak %d)", pmin,
-                 pmax, FRAME_VERSION);
+        snprintf(why, sizeof(why), "incompatible protocol versions %d-%d (we speak %d)", pmin, pmax,
+                 FRAME_VERSION);
         peer_drop(p, why);
         return;
     }
@@ -325,7 +326,9 @@ static void dispatch(struct peer *p)
             int rc = frame_create_received(n, p, o, err, sizeof(err));
             if (rc < 0)
                 log_error("repl", "refusing CREATE from %s: %s", p->name, err);
-            struct frame ack = {.type = FRAME_ACK, .volume_id = f->volume_id, .offset = f->seq,
+            struct frame ack = {.type = FRAME_ACK,
+                                .volume_id = f->volume_id,
+                                .offset = f->seq,
                                 .length = rc == 0 ? 0 : (uint32_t)(errno ? errno : EIO)};
             peer_send(p, &ack, NULL, 0, NULL);
         } else {
@@ -362,8 +365,8 @@ static void dispatch(struct peer *p)
     default: {
         struct rvol *rv = rvol_by_id(n, f->volume_id);
         if (!rv) {
-            struct frame nack = {.type = FRAME_ACK, .volume_id = f->volume_id, .offset = f->seq,
-                                 .length = ENOENT};
+            struct frame nack = {
+                .type = FRAME_ACK, .volume_id = f->volume_id, .offset = f->seq, .length = ENOENT};
             peer_send(p, &nack, NULL, 0, NULL);
             if (payload)
                 bufpool_put(n->pool, payload, f->payload_len);
@@ -668,6 +671,18 @@ void repl_node_destroy(struct repl_node *n)
             close(p->fd);
             p->fd = -1;
         }
+    /* Writes a peer sent us, and resync reads, still on the disk: let them land (their acks
+     * go nowhere now) so their memory is released and the data is on disk before we exit. */
+    for (int i = 0; n->local_ops && i < 3000; i++) {
+        io_engine_flush(n->eng);
+        struct pollfd pfd = {.fd = io_engine_fd(n->eng), .events = POLLIN};
+        poll(&pfd, 1, 10);
+        io_engine_reap(n->eng);
+    }
+    while (n->dirty) { /* queued frames are dropped with the connections */
+        n->dirty->in_dirty = false;
+        n->dirty = n->dirty->dirty_next;
+    }
     while (n->vols) {
         struct rvol *rv = n->vols;
         n->vols = rv->next;

@@ -78,9 +78,9 @@ static void send_create(struct create_job *cj, unsigned i)
     json_object_object_add(o, "uuid", json_object_new_string(uuid));
     json_object_object_add(o, "size", json_object_new_uint64(rv->vol->rep->sb.size));
     json_object_object_add(o, "current", hexj(rv->meta.current));
-    json_object_object_add(o, "on_no_quorum", json_object_new_string(
-                                                  rv->meta.io_error_on_no_quorum ? "io-error"
-                                                                                 : "suspend"));
+    json_object_object_add(
+        o, "on_no_quorum",
+        json_object_new_string(rv->meta.io_error_on_no_quorum ? "io-error" : "suspend"));
     struct json_object *arr = json_object_new_array();
     for (unsigned k = 0; k < rv->meta.n_members; k++) {
         struct json_object *m = json_object_new_object();
@@ -190,8 +190,7 @@ void create_jobs_tick(struct repl_node *n)
         for (unsigned i = 0; i < cj->rv->meta.n_members; i++)
             if (i != cj->rv->self && !cj->acked[i])
                 len += (size_t)snprintf(cj->error + len, sizeof(cj->error) - len, " %s (%s)",
-                                        cj->rv->meta.members[i].node,
-                                        cj->rv->meta.members[i].addr);
+                                        cj->rv->meta.members[i].node, cj->rv->meta.members[i].addr);
         snprintf(cj->error + len, sizeof(cj->error) - len, " within %d s; volume not created",
                  CREATE_TIMEOUT_MS / 1000);
         create_finish(n, cj, false);
@@ -203,8 +202,8 @@ static void job_create(struct reactor_job *job)
 {
     struct repl_node *n = job->arg;
     struct json_object *v;
-    const char *name = json_object_object_get_ex(job->in, "name", &v) ? json_object_get_string(v)
-                                                                       : "";
+    const char *name =
+        json_object_object_get_ex(job->in, "name", &v) ? json_object_get_string(v) : "";
     struct vol_entry *e = entry_by_name(n->reg, name);
     char err[512];
     struct rvol *rv = e ? rvol_open(n, e, err, sizeof(err)) : NULL;
@@ -234,8 +233,8 @@ static void job_create(struct reactor_job *job)
 static struct json_object *ctl_create(struct repl_node *n, struct json_object *req)
 {
     struct json_object *v, *reps;
-    const char *name = json_object_object_get_ex(req, "name", &v) ? json_object_get_string(v)
-                                                                  : NULL;
+    const char *name =
+        json_object_object_get_ex(req, "name", &v) ? json_object_get_string(v) : NULL;
     if (!name || !json_object_object_get_ex(req, "size", &v))
         return fail("invalid", "volume.create needs \"name\" and \"size\"");
     uint64_t size = (uint64_t)json_object_get_int64(v);
@@ -336,7 +335,8 @@ int frame_create_received(struct repl_node *n, struct peer *p, struct json_objec
     bool self = false;
     for (size_t i = 0; i < json_object_array_length(arr); i++) {
         struct json_object *r = json_object_array_get_idx(arr, i), *nn, *aa;
-        if (!json_object_object_get_ex(r, "node", &nn) || !json_object_object_get_ex(r, "addr", &aa))
+        if (!json_object_object_get_ex(r, "node", &nn) ||
+            !json_object_object_get_ex(r, "addr", &aa))
             continue;
         struct repl_member *mb = &m.members[m.n_members++];
         snprintf(mb->node, sizeof(mb->node), "%s", json_object_get_string(nn));
@@ -373,8 +373,8 @@ static void job_role(struct reactor_job *job)
 {
     struct repl_node *n = job->arg;
     struct json_object *v;
-    const char *name = json_object_object_get_ex(job->in, "name", &v) ? json_object_get_string(v)
-                                                                       : "";
+    const char *name =
+        json_object_object_get_ex(job->in, "name", &v) ? json_object_get_string(v) : "";
     const char *op = json_object_object_get_ex(job->in, "op", &v) ? json_object_get_string(v) : "";
     bool force = json_object_object_get_ex(job->in, "force", &v) && json_object_get_boolean(v);
     struct rvol *rv = find_rvol(n, name);
@@ -396,13 +396,7 @@ static void job_role(struct reactor_job *job)
             m->role = ROLE_SECONDARY;
             char err[256];
             repl_meta_save(rv->dir, m, err, sizeof(err));
-            for (unsigned i = 0; i < m->n_members; i++)
-                if (i != rv->self && rv->links[i].peer->state == PEER_UP) {
-                    struct json_object *o = json_object_new_object();
-                    json_object_object_add(o, "role", json_object_new_string("secondary"));
-                    peer_send_json(rv->links[i].peer, FRAME_ROLE, rv->volume_id, o);
-                    json_object_put(o);
-                }
+            rvol_role_changed(rv);
             log_info("repl", "volume %s: demoted to secondary", name);
         }
         reactor_call_finish(job, ok());
@@ -420,8 +414,10 @@ static void job_role(struct reactor_job *job)
         return;
     }
     if (!rvol_has_quorum(rv)) {
-        snprintf(msg, sizeof(msg), "cannot promote %s: no quorum (a majority of the %u "
-                 "replicas must be connected)", name, m->n_members);
+        snprintf(msg, sizeof(msg),
+                 "cannot promote %s: no quorum (a majority of the %u "
+                 "replicas must be connected)",
+                 name, m->n_members);
         reactor_call_finish(job, fail("failed_precondition", msg));
         return;
     }
@@ -436,8 +432,10 @@ static void job_role(struct reactor_job *job)
             return;
         }
         if (l->link == LINK_DOWN && l->peer_role == ROLE_PRIMARY && !force) {
-            snprintf(msg, sizeof(msg), "cannot promote %s: the primary %s is unreachable; if it "
-                     "is dead, promote with --force", name, l->m->node);
+            snprintf(msg, sizeof(msg),
+                     "cannot promote %s: the primary %s is unreachable; if it "
+                     "is dead, promote with --force",
+                     name, l->m->node);
             reactor_call_finish(job, fail("failed_precondition", msg));
             return;
         }
@@ -455,20 +453,7 @@ static void job_role(struct reactor_job *job)
         repl_meta_new_generation(m);
     char err[256];
     repl_meta_save(rv->dir, m, err, sizeof(err));
-    for (unsigned i = 0; i < m->n_members; i++) {
-        struct member_link *l = &rv->links[i];
-        if (i == rv->self || l->peer->state != PEER_UP)
-            continue;
-        struct json_object *o = json_object_new_object();
-        json_object_object_add(o, "role", json_object_new_string("primary"));
-        json_object_object_add(o, "current", hexj(m->current));
-        json_object_object_add(o, "history0", hexj(m->history[0]));
-        json_object_object_add(o, "history1", hexj(m->history[1]));
-        peer_send_json(l->peer, FRAME_ROLE, rv->volume_id, o);
-        if (l->link == LINK_ATTACHED)
-            peer_send_json(l->peer, FRAME_RS_DONE, rv->volume_id, o);
-        json_object_put(o);
-    }
+    rvol_role_changed(rv);
     log_info("repl", "volume %s: promoted to primary%s", name, force ? " (forced)" : "");
     reactor_call_finish(job, ok());
 }
@@ -477,8 +462,8 @@ static void job_status(struct reactor_job *job)
 {
     struct repl_node *n = job->arg;
     struct json_object *v;
-    const char *name = json_object_object_get_ex(job->in, "name", &v) ? json_object_get_string(v)
-                                                                       : "";
+    const char *name =
+        json_object_object_get_ex(job->in, "name", &v) ? json_object_get_string(v) : "";
     struct json_object *vol = registry_status_json(n->reg, name);
     if (!vol) {
         char msg[128];

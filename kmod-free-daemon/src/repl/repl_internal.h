@@ -67,8 +67,14 @@ struct peer {
     struct peer *next;
 };
 
-enum link_state { LINK_DOWN, LINK_ATTACHED, LINK_SYNC_SOURCE, LINK_SYNC_TARGET, LINK_SPLIT_BRAIN,
-                  LINK_REFUSED };
+enum link_state {
+    LINK_DOWN,
+    LINK_ATTACHED,
+    LINK_SYNC_SOURCE,
+    LINK_SYNC_TARGET,
+    LINK_SPLIT_BRAIN,
+    LINK_REFUSED
+};
 
 /* A replicated volume's view of one other member. */
 struct member_link {
@@ -77,12 +83,19 @@ struct member_link {
     enum link_state link;
     enum disk_state peer_disk;
     enum repl_role peer_role;
+    bool in_sync;      /* same generation as ours and nothing to resync: may be told our new ones */
     struct bitmap oos; /* regions this member missed */
-    uint64_t resync_next;  /* next region to copy */
+    uint64_t resync_next; /* next region to copy */
     unsigned resync_inflight;
     uint64_t resync_bytes; /* copied in this resync (status, tests) */
     uint64_t resync_total; /* regions to copy when it started */
     char refuse_reason[160];
+};
+
+struct rio;
+struct oos_waiter {
+    struct bitmap_waiter w;
+    struct rio *r;
 };
 
 /* A client write (or flush) in flight on a replicated volume. */
@@ -91,6 +104,9 @@ struct rio {
     struct vol_io *outer;
     struct vol_io inner;
     unsigned acks_pending;
+    unsigned persist_pending; /* out-of-sync marks not yet durable */
+    struct bitmap_waiter wiw; /* write intent durable -> issue the write */
+    struct oos_waiter oosw[REPL_MAX_REPLICAS];
     bool local_done;
     int error;
     struct rio *next; /* free list / suspended list */
@@ -135,6 +151,7 @@ struct repl_node {
     struct tx_item *free_tx;
     struct rio *free_rio;
     struct create_job *creates;
+    unsigned local_ops; /* resync reads and applied peer frames on this node's disk */
     uint64_t ticks;
 };
 
@@ -165,10 +182,13 @@ void rvol_peer_lost(struct rvol *rv, struct peer *p);
 void rvol_frame(struct rvol *rv, struct peer *p, const struct frame *f, void *payload);
 void rvol_ack(struct peer *p, const struct frame *f);
 void rvol_tick(struct rvol *rv);
+/* After a role change: tell in-sync peers our generation, and re-run attach with the others so
+ * that a new primary resyncs whoever is behind. */
+void rvol_role_changed(struct rvol *rv);
 bool rvol_has_quorum(const struct rvol *rv);
 uint64_t uuid_to_id(const uint8_t uuid[16]);
 void peer_fail_acks(struct peer *p);
-int frame_create_received(struct repl_node *n, struct peer *p, struct json_object *o,
-                          char *err, size_t errlen);
+int frame_create_received(struct repl_node *n, struct peer *p, struct json_object *o, char *err,
+                          size_t errlen);
 
 #endif

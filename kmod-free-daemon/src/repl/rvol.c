@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 uint64_t uuid_to_id(const uint8_t uuid[16])
 {
@@ -76,11 +76,35 @@ static void save_meta(struct rvol *rv)
         log_error("repl", "volume %s: %s", rv->entry->name, err);
 }
 
+/* Marks off the client's critical path (attach, start-up): committed in the background. */
 static void mark_oos(struct rvol *rv, struct member_link *l, uint64_t off, uint64_t len)
 {
-    if (bitmap_set_range(&l->oos, off, len) < 0)
-        log_error("repl", "volume %s: cannot persist out-of-sync bitmap for %s: %s",
-                  rv->entry->name, l->m->node, strerror(errno));
+    (void)rv;
+    bitmap_mark(&l->oos, off, len, NULL);
+}
+
+static void rio_maybe_complete(struct rio *r);
+
+static void oos_durable(struct bitmap_waiter *w, int err)
+{
+    struct oos_waiter *ow = (struct oos_waiter *)w;
+    struct rio *r = ow->r;
+    if (err)
+        log_error("repl", "volume %s: cannot persist an out-of-sync bitmap: %s", r->rv->entry->name,
+                  strerror(err));
+    r->persist_pending--;
+    rio_maybe_complete(r);
+}
+
+/* A client write the member will not get: the write may complete only once that is durable. */
+static void mark_oos_rio(struct rio *r, struct member_link *l)
+{
+    unsigned i = (unsigned)(l - r->rv->links);
+    struct oos_waiter *ow = &r->oosw[i];
+    ow->r = r;
+    ow->w.cb = oos_durable;
+    if (!bitmap_mark(&l->oos, r->outer->off, r->outer->len, &ow->w))
+        r->persist_pending++;
 }
 
 static void send_attach(struct rvol *rv, struct peer *p, bool want_reply);
@@ -121,7 +145,7 @@ struct rvol *rvol_open(struct repl_node *n, struct vol_entry *e, char *err, size
     uint64_t size = e->vol.rep->sb.size;
     char path[600];
     snprintf(path, sizeof(path), "%s/write-intent.bitmap", e->dir);
-    if (bitmap_open(&rv->wi, path, size) < 0) {
+    if (bitmap_open(&rv->wi, path, size, n->eng) < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         free(rv);
         return NULL;
@@ -132,7 +156,7 @@ struct rvol *rvol_open(struct repl_node *n, struct vol_entry *e, char *err, size
         if (i == rv->self)
             continue;
         snprintf(path, sizeof(path), "%s/oos.%s.bitmap", e->dir, l->m->node);
-        if (bitmap_open(&l->oos, path, size) < 0) {
+        if (bitmap_open(&l->oos, path, size, n->eng) < 0) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
             rvol_close(rv);
             return NULL;
@@ -144,11 +168,13 @@ struct rvol *rvol_open(struct repl_node *n, struct vol_entry *e, char *err, size
             mark_oos(rv, l, r << REGION_SHIFT, REGION_BYTES);
     }
     if (rv->wi.count) {
-        log_warn("repl", "volume %s: %llu regions were being written at the last stop; they "
-                 "will be resynced", e->name, (unsigned long long)rv->wi.count);
+        log_warn("repl",
+                 "volume %s: %llu regions were being written at the last stop; they "
+                 "will be resynced",
+                 e->name, (unsigned long long)rv->wi.count);
         for (uint64_t r = 0; r < rv->wi.n_regions; r++)
             bitmap_clear(&rv->wi, r);
-        bitmap_sync(&rv->wi);
+        bitmap_commit(&rv->wi);
     }
     rv->had_quorum = true;
     e->vol.repl = rv;
@@ -248,10 +274,10 @@ static void send_attach(struct rvol *rv, struct peer *p, bool want_reply)
 }
 
 static void demote_local(struct rvol *rv, const char *why);
+static void send_gens(struct rvol *rv, struct peer *p, uint8_t type);
 static void resync_pump(struct rvol *rv, struct member_link *l);
 
-static void on_attach(struct rvol *rv, struct peer *p, struct member_link *l,
-                      struct json_object *o)
+static void on_attach(struct rvol *rv, struct peer *p, struct member_link *l, struct json_object *o)
 {
     struct json_object *v;
     char uuid[37];
@@ -260,8 +286,7 @@ static void on_attach(struct rvol *rv, struct peer *p, struct member_link *l,
     if (strcmp(ru, uuid) != 0) {
         snprintf(l->refuse_reason, sizeof(l->refuse_reason),
                  "peer announced volume UUID %s, ours is %s", ru, uuid);
-        log_error("repl", "volume %s: refusing %s: %s", rv->entry->name, p->name,
-                  l->refuse_reason);
+        log_error("repl", "volume %s: refusing %s: %s", rv->entry->name, p->name, l->refuse_reason);
         l->link = LINK_REFUSED;
         struct json_object *r = json_object_new_object();
         json_object_object_add(r, "reason", json_object_new_string(l->refuse_reason));
@@ -289,8 +314,10 @@ static void on_attach(struct rvol *rv, struct peer *p, struct member_link *l,
         }
     bool peer_behind = rc == l->m->bitmap_base || rc == m->history[0] || rc == m->history[1];
     bool we_behind = m->current == rbase || m->current == rh0 || m->current == rh1;
+    l->in_sync = false;
     if (rc == m->current) {
         l->link = LINK_ATTACHED;
+        l->in_sync = l->oos.count == 0;
     } else if (peer_behind && !we_behind) {
         l->link = LINK_ATTACHED; /* the primary syncs it */
     } else if (we_behind && !peer_behind) {
@@ -303,7 +330,8 @@ static void on_attach(struct rvol *rv, struct peer *p, struct member_link *l,
         }
     } else {
         l->link = LINK_SPLIT_BRAIN;
-        log_error("repl", "volume %s: SPLIT BRAIN with %s: both sides wrote since they last "
+        log_error("repl",
+                  "volume %s: SPLIT BRAIN with %s: both sides wrote since they last "
                   "agreed; nothing is exchanged until an operator resolves it",
                   rv->entry->name, p->name);
         return;
@@ -344,7 +372,7 @@ static void rio_put(struct repl_node *n, struct rio *r)
 
 static void rio_maybe_complete(struct rio *r)
 {
-    if (!r->local_done || r->acks_pending)
+    if (!r->local_done || r->acks_pending || r->persist_pending)
         return;
     struct rvol *rv = r->rv;
     struct vol_io *outer = r->outer;
@@ -397,7 +425,7 @@ static void send_to_peer(struct rio *r, struct member_link *l)
     struct ack_slot *s = &p->acks[(p->next_seq + 1) % ACK_RING];
     if (s->kind != ACK_NONE) {
         peer_drop(p, "too many frames awaiting acknowledgement");
-        mark_oos(r->rv, l, o->off, o->len);
+        mark_oos_rio(r, l);
         return;
     }
     peer_send(p, &f, payload, plen, NULL);
@@ -419,8 +447,17 @@ static void rio_started(struct vol_io *inner)
         if (link_gets_writes(l))
             send_to_peer(r, l);
         else
-            mark_oos(rv, l, r->outer->off, r->outer->len);
+            mark_oos_rio(r, l);
     }
+}
+
+static void wi_durable(struct bitmap_waiter *w, int err)
+{
+    struct rio *r = (struct rio *)((char *)w - offsetof(struct rio, wiw));
+    if (err)
+        log_error("repl", "volume %s: cannot persist the write-intent bitmap: %s",
+                  r->rv->entry->name, strerror(err));
+    vol_local_submit(r->rv->vol, &r->inner);
 }
 
 /* First write since a member was lost: start a new generation (proto §4). */
@@ -430,8 +467,22 @@ static void begin_generation(struct rvol *rv)
     repl_meta_new_generation(&rv->meta);
     save_meta(rv);
     for (unsigned i = 0; i < rv->meta.n_members; i++)
-        if (i != rv->self && link_gets_writes(&rv->links[i]))
+        if (i != rv->self && link_gets_writes(&rv->links[i]) && rv->links[i].in_sync)
             send_gens(rv, rv->links[i].peer, FRAME_RS_DONE);
+}
+
+void rvol_role_changed(struct rvol *rv)
+{
+    for (unsigned i = 0; i < rv->meta.n_members; i++) {
+        struct member_link *l = &rv->links[i];
+        if (i == rv->self || l->peer->state != PEER_UP)
+            continue;
+        send_gens(rv, l->peer, FRAME_ROLE);
+        if (l->in_sync && rv->meta.role == ROLE_PRIMARY)
+            send_gens(rv, l->peer, FRAME_RS_DONE);
+        else if (l->link != LINK_SPLIT_BRAIN && l->link != LINK_REFUSED)
+            send_attach(rv, l->peer, true);
+    }
 }
 
 static void start_rio(struct rvol *rv, struct rio *r)
@@ -450,9 +501,10 @@ static void start_rio(struct rvol *rv, struct rio *r)
     } else {
         rv->writes_inflight++;
         r->inner.on_start = rio_started;
-        if (bitmap_set_range(&rv->wi, o->off, o->len) < 0)
-            log_error("repl", "volume %s: cannot persist write-intent bitmap: %s",
-                      rv->entry->name, strerror(errno));
+        /* The write-intent mark must be durable before the data may reach any disk. */
+        r->wiw.cb = wi_durable;
+        if (!bitmap_mark(&rv->wi, o->off, o->len, &r->wiw))
+            return;
     }
     vol_local_submit(rv->vol, &r->inner);
 }
@@ -512,6 +564,7 @@ static void demote_local(struct rvol *rv, const char *why)
     rv->meta.role = ROLE_SECONDARY;
     save_meta(rv);
     fail_suspended(rv);
+    rvol_role_changed(rv);
 }
 
 void rvol_ack(struct peer *p, const struct frame *f)
@@ -535,8 +588,8 @@ void rvol_ack(struct peer *p, const struct frame *f)
             return;
         l->resync_inflight--;
         if (err) {
-            log_error("repl", "volume %s: %s failed a resync write: %s", rv->entry->name,
-                      p->name, strerror(err));
+            log_error("repl", "volume %s: %s failed a resync write: %s", rv->entry->name, p->name,
+                      strerror(err));
             return;
         }
         bitmap_clear(&l->oos, region);
@@ -548,9 +601,9 @@ void rvol_ack(struct peer *p, const struct frame *f)
     struct member_link *l = link_of(r->rv, p);
     if (err && l) {
         /* the peer could not write: it no longer has this data; remember it */
-        log_error("repl", "volume %s: %s failed a write at %llu: %s", r->rv->entry->name,
-                  p->name, (unsigned long long)r->outer->off, strerror(err));
-        mark_oos(r->rv, l, r->outer->off, r->outer->len);
+        log_error("repl", "volume %s: %s failed a write at %llu: %s", r->rv->entry->name, p->name,
+                  (unsigned long long)r->outer->off, strerror(err));
+        mark_oos_rio(r, l);
         l->peer_disk = DISK_OUTDATED;
     }
     r->acks_pending--;
@@ -575,7 +628,7 @@ void peer_fail_acks(struct peer *p)
             struct rio *r = s->ptr;
             struct member_link *l = link_of(r->rv, p);
             if (l && r->outer->op != VOL_FLUSH)
-                mark_oos(r->rv, l, r->outer->off, r->outer->len);
+                mark_oos_rio(r, l);
             r->acks_pending--;
             rio_maybe_complete(r);
         }
@@ -589,6 +642,7 @@ void rvol_peer_lost(struct rvol *rv, struct peer *p)
         return;
     enum link_state was = l->link;
     l->link = LINK_DOWN;
+    l->in_sync = false;
     if (rv->meta.role == ROLE_PRIMARY && was != LINK_SPLIT_BRAIN && was != LINK_REFUSED) {
         /* It has everything of the current generation. The next write starts a generation
          * it does not have (begin_generation), so that at reconnect its generation says it is
@@ -618,6 +672,7 @@ static void rs_read_done(struct vol_io *vio)
 {
     struct rs_op *op = container_of(vio, struct rs_op, vio);
     struct rvol *rv = op->rv;
+    rv->node->local_ops--;
     struct member_link *l = op->l;
     struct peer *p = l->peer;
     void *buf = vio->buf;
@@ -636,8 +691,10 @@ static void rs_read_done(struct vol_io *vio)
         peer_drop(p, "too many frames awaiting acknowledgement");
         return;
     }
-    struct frame f = {.type = FRAME_RS_DATA, .volume_id = rv->volume_id,
-                      .offset = op->region << REGION_SHIFT, .length = len};
+    struct frame f = {.type = FRAME_RS_DATA,
+                      .volume_id = rv->volume_id,
+                      .offset = op->region << REGION_SHIFT,
+                      .length = len};
     peer_send(p, &f, buf, len, repl_release_pool);
     s->kind = ACK_RESYNC;
     s->seq = f.seq;
@@ -673,13 +730,15 @@ static void resync_pump(struct rvol *rv, struct member_link *l)
         op->vio.buf = buf;
         op->vio.done = rs_read_done;
         l->resync_inflight++;
+        rv->node->local_ops++;
         vol_local_submit(rv->vol, &op->vio);
     }
     if (l->link == LINK_SYNC_SOURCE && l->resync_inflight == 0 &&
         bitmap_next(&l->oos, 0) == UINT64_MAX) {
-        bitmap_sync(&l->oos);
+        bitmap_commit(&l->oos);
         l->link = LINK_ATTACHED;
         l->peer_disk = DISK_UPTODATE;
+        l->in_sync = true;
         log_info("repl", "volume %s: resync to %s done (%llu bytes)", rv->entry->name,
                  l->peer->name, (unsigned long long)l->resync_bytes);
         send_gens(rv, l->peer, FRAME_RS_DONE);
@@ -705,11 +764,14 @@ struct sio {
 static void sio_done(struct vol_io *vio)
 {
     struct sio *s = container_of(vio, struct sio, vio);
-    struct frame ack = {.type = s->ack_type, .volume_id = s->rv->volume_id, .offset = s->seq,
+    struct frame ack = {.type = s->ack_type,
+                        .volume_id = s->rv->volume_id,
+                        .offset = s->seq,
                         .length = (uint32_t)vio->error};
     peer_send(s->peer, &ack, NULL, 0, NULL);
     if (s->buf)
         bufpool_put(s->rv->node->pool, s->buf, s->buflen);
+    s->rv->node->local_ops--;
     free(s);
 }
 
@@ -725,13 +787,14 @@ static void apply(struct rvol *rv, struct peer *p, const struct frame *f, void *
         if (f->payload_len != f->length)
             refuse = EINVAL;
     }
-    if (!refuse && f->length && (f->offset > rv->vol->rep->sb.size ||
-                                 f->length > rv->vol->rep->sb.size - f->offset))
+    if (!refuse && f->length &&
+        (f->offset > rv->vol->rep->sb.size || f->length > rv->vol->rep->sb.size - f->offset))
         refuse = EINVAL;
     struct sio *s = refuse ? NULL : calloc(1, sizeof(*s));
     if (!s) {
         struct frame ack = {.type = f->type == FRAME_RS_DATA ? FRAME_RS_ACK : FRAME_ACK,
-                            .volume_id = rv->volume_id, .offset = f->seq,
+                            .volume_id = rv->volume_id,
+                            .offset = f->seq,
                             .length = (uint32_t)(refuse ? refuse : ENOMEM)};
         peer_send(p, &ack, NULL, 0, NULL);
         if (payload)
@@ -747,8 +810,8 @@ static void apply(struct rvol *rv, struct peer *p, const struct frame *f, void *
     s->vio.off = f->offset;
     s->vio.len = f->length;
     s->vio.buf = payload;
-    s->vio.flags = (f->flags & FRAME_F_FUA ? VOL_F_FUA : 0) |
-                   (f->flags & FRAME_F_NO_HOLE ? VOL_F_NO_HOLE : 0);
+    s->vio.flags =
+        (f->flags & FRAME_F_FUA ? VOL_F_FUA : 0) | (f->flags & FRAME_F_NO_HOLE ? VOL_F_NO_HOLE : 0);
     s->vio.done = sio_done;
     switch (f->type) {
     case FRAME_WRITE:
@@ -771,6 +834,7 @@ static void apply(struct rvol *rv, struct peer *p, const struct frame *f, void *
     }
     if (f->type == FRAME_RS_DATA)
         l->link = LINK_SYNC_TARGET;
+    rv->node->local_ops++;
     vol_local_submit(rv->vol, &s->vio);
 }
 
@@ -861,7 +925,7 @@ void rvol_tick(struct rvol *rv)
         if (all) {
             for (uint64_t r = 0; r < rv->wi.n_regions; r++)
                 bitmap_clear(&rv->wi, r);
-            bitmap_sync(&rv->wi);
+            bitmap_commit(&rv->wi);
         }
     }
 }
@@ -884,7 +948,8 @@ int repl_may_serve(struct volume *v, char *msg, size_t msglen)
         snprintf(msg, msglen, "volume %s is a secondary replica here; its primary is %s (%s)",
                  rv->entry->name, primary, addr);
     else
-        snprintf(msg, msglen, "volume %s is a secondary replica here and no primary is "
+        snprintf(msg, msglen,
+                 "volume %s is a secondary replica here and no primary is "
                  "connected; promote one with tandemctl volume promote",
                  rv->entry->name);
     return -1;
@@ -916,8 +981,7 @@ void repl_status_json(struct rvol *rv, struct json_object *out)
     json_object_object_add(out, "disk", json_object_new_string(disk_state_name(rv->meta.disk)));
     json_object_object_add(out, "quorum", json_object_new_boolean(rvol_has_quorum(rv)));
     json_object_object_add(out, "generation", hexj(rv->meta.current));
-    json_object_object_add(out, "suspended_writes",
-                           json_object_new_boolean(rv->suspended != NULL));
+    json_object_object_add(out, "suspended_writes", json_object_new_boolean(rv->suspended != NULL));
     bool split = false;
     struct json_object *arr = json_object_new_array();
     for (unsigned i = 0; i < rv->meta.n_members; i++) {
@@ -934,10 +998,10 @@ void repl_status_json(struct rvol *rv, struct json_object *out)
         } else {
             json_object_object_add(r, "zone", json_object_new_string(l->peer->zone));
             json_object_object_add(r, "role", json_object_new_string(role_name(l->peer_role)));
-            json_object_object_add(r, "disk", json_object_new_string(
-                                                  l->link == LINK_DOWN
-                                                      ? "unknown"
-                                                      : disk_state_name(l->peer_disk)));
+            json_object_object_add(r, "disk",
+                                   json_object_new_string(l->link == LINK_DOWN
+                                                              ? "unknown"
+                                                              : disk_state_name(l->peer_disk)));
             json_object_object_add(r, "connection", json_object_new_string(link_name(l->link)));
             json_object_object_add(r, "out_of_sync_bytes",
                                    json_object_new_uint64(l->oos.count << REGION_SHIFT));
