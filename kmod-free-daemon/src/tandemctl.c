@@ -161,8 +161,8 @@ static void print_status(struct json_object *v)
                jstr(v, "disk"), strcmp(jstr(v, "quorum"), "true") == 0 ? "yes" : "NO",
                strcmp(jstr(v, "suspended_writes"), "true") == 0 ? " (writes suspended)" : "");
         if (strcmp(jstr(v, "split_brain"), "true") == 0)
-            printf("!!! SPLIT BRAIN: replicas diverged; resolve with "
-                   "`tandemctl volume resolve %s --discard-local` on the victim !!!\n",
+            printf("!!! SPLIT BRAIN on %s: replicas diverged and exchange nothing. Choose the "
+                   "victim by hand (volume resolve is not implemented yet) !!!\n",
                    jstr(v, "name"));
         printf("replicas:\n  %-12s %-10s %-10s %-12s %-14s %s\n", "NODE", "ZONE", "ROLE", "DISK",
                "CONNECTION", "RESYNC");

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Replication benchmark: the cost of synchronous replicas, side by side in one run.
+#   1 replica (a plain volume) vs 2 vs 3 replicas, over loopback, and again with ~1 ms round
+#   trips between nodes (tests/tools/tcp_fault_proxy, 500 us each way) to show a cross-zone hop;
+#   then resync throughput after a secondary missed 1 GiB of writes.
+# fio's nbd engine against the primary's Unix socket. All tandemd processes pinned to CPU 1,
+# fio to CPU 0 (the 2-vCPU box cannot give each zone its own core).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+B=${TANDEM_BENCH_BIN:-$PWD/build}
+PROXY=${TANDEM_PROXY:-$PWD/build/asan/tools/tcp_fault_proxy}
+[ -x "$PROXY" ] || make --no-print-directory build/asan/tools/tcp_fault_proxy >/dev/null
+D=$BENCH_DIR/repl
+rm -rf "$D"
+mkdir -p "$D"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+BASE=$((23000 + RANDOM % 5000))
+SIZE=${BENCH_REPL_SIZE_MIB:-512}
+
+node() { # node N
+    taskset -c "$SERVER_CPU" "$B/tandemd" --data-dir "$D/n$1" --node "n$1" --zone "z$1" \
+        --listen "127.0.0.1:$((BASE + $1))" --peer-timeout 5 >>"$D/n$1.log" 2>&1 &
+    PIDS+=($!)
+    eval "N$1_PID=$!"
+    until "$B/tandemctl" --control "$D/n$1/control.sock" node status >/dev/null 2>&1; do sleep 0.05; done
+}
+proxy() { # proxy N: delaying proxy in front of node N's listener; prints its address
+    taskset -c "$SERVER_CPU" "$PROXY" --listen 127.0.0.1:0 --target "127.0.0.1:$((BASE + $1))" \
+        --control "$D/p$1.ctl" --delay-us 500 >>"$D/p$1.log" 2>&1 &
+    PIDS+=($!)
+    until "$PROXY" ctl "$D/p$1.ctl" addr >/dev/null 2>&1; do sleep 0.05; done
+    "$PROXY" ctl "$D/p$1.ctl" addr | sed 's/^ok //'
+}
+ctl1() { "$B/tandemctl" --control "$D/n1/control.sock" "$@"; }
+in_sync() {
+    ctl1 volume status "$1" --json | /usr/bin/python3 -c 'import json,sys
+v=json.load(sys.stdin); sys.exit(0 if all(r["connection"] in ("local","Connected") and r.get("out_of_sync_bytes",0)==0 for r in v["replicas"]) else 1)'
+}
+
+WORKLOADS=(
+    "4k randwrite QD1|--rw=randwrite --bs=4k --iodepth=1"
+    "4k randwrite QD32|--rw=randwrite --bs=4k --iodepth=32"
+    "1M seq write QD8|--rw=write --bs=1M --iodepth=8"
+)
+run_set() { # run_set LABEL VOLUME
+    local i=0
+    for w in "${WORKLOADS[@]}"; do
+        # shellcheck disable=SC2086
+        fio_json "$D/$1.$i.json" --name=b --ioengine=nbd --uri="nbd+unix:///$2?socket=$D/n1/nbd.sock" \
+            --size="${SIZE}M" ${w#*|}
+        i=$((i + 1))
+    done
+}
+
+for n in 1 2 3; do node $n; done
+A2=127.0.0.1:$((BASE + 2)) A3=127.0.0.1:$((BASE + 3)) A1=127.0.0.1:$((BASE + 1))
+ctl1 volume create one --size ${SIZE}M >/dev/null
+ctl1 volume create two --size ${SIZE}M --replica n1@$A1 --replica n2@$A2 >/dev/null
+ctl1 volume create three --size ${SIZE}M --replica n1@$A1 --replica n2@$A2 --replica n3@$A3 >/dev/null
+X2=$(proxy 2)
+X3=$(proxy 3)
+ctl1 volume create two-x --size ${SIZE}M --replica n1@$A1 --replica n2@$X2 >/dev/null
+ctl1 volume create three-x --size ${SIZE}M --replica n1@$A1 --replica n2@$X2 --replica n3@$X3 >/dev/null
+echo "# replication benchmark: ${SIZE} MiB volumes, ${BENCH_RUNTIME}s per run, tandemd x3 on CPU $SERVER_CPU, fio on CPU $CLIENT_CPU"
+for v in one two three two-x three-x; do run_set "$v" "$v"; done
+
+printf '\n%-18s | %-26s | %-26s | %-26s | %-26s | %-26s\n' workload "1 replica" "2 replicas" "3 replicas" \
+    "2 replicas, 1 ms RTT" "3 replicas, 1 ms RTT"
+printf '%-18s |' ""
+for _ in 1 2 3 4 5; do printf ' %-26s |' "IOPS  MB/s  p50us p99us"; done
+echo
+i=0
+for w in "${WORKLOADS[@]}"; do
+    printf '%-18s |' "${w%%|*}"
+    read -r bi _ _ _ <<<"$(fio_summary "$D/one.$i.json")"
+    for v in one two three two-x three-x; do
+        read -r a m p5 p9 <<<"$(fio_summary "$D/$v.$i.json")"
+        printf ' %6s %6s %5s %5s %4s|' "$a" "$m" "$p5" "$p9" \
+            "$(/usr/bin/python3 -c "print('%.2fx' % ($a / $bi if $bi else 0))")"
+    done
+    echo
+    i=$((i + 1))
+done
+
+# resync: n3 misses 1 GiB of sequential writes, then returns
+ctl1 volume create rs --size 1280M --replica n1@$A1 --replica n2@$A2 --replica n3@$A3 >/dev/null
+kill -9 "$N3_PID"
+until ctl1 volume status rs --json | grep -q '"Disconnected"'; do sleep 0.1; done
+taskset -c "$CLIENT_CPU" fio --name=d --ioengine=nbd --uri="nbd+unix:///rs?socket=$D/n1/nbd.sock" \
+    --rw=write --bs=1M --iodepth=8 --size=1G --output="$D/rs-fill.txt" >/dev/null
+dirty=$(ctl1 volume status rs --json | /usr/bin/python3 -c 'import json,sys; print([r for r in json.load(sys.stdin)["replicas"] if r["node"]=="n3"][0]["out_of_sync_bytes"])')
+t0=$(date +%s.%N)
+node 3
+until in_sync rs; do sleep 0.05; done
+t1=$(date +%s.%N)
+/usr/bin/python3 -c "d=$dirty; t=$t1-$t0; print('\nresync after a 1 GiB outage: %d MiB dirty, in sync after %.2fs (including restart and reconnect): %.0f MB/s' % (d>>20, t, d/t/1e6))"
