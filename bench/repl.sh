@@ -16,16 +16,23 @@ rm -rf "$D"
 mkdir -p "$D"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+trap 'cleanup; rm -rf "$SHM"' EXIT
 BASE=$((23000 + RANDOM % 5000))
 SIZE=${BENCH_REPL_SIZE_MIB:-512}
 
+# The secondaries keep their data on tmpfs: in production each zone has its own disk, and here
+# all three would otherwise share one, so every replica would halve the disk's bandwidth and
+# the table would measure the shared disk rather than replication.
+SHM=/dev/shm/tandem-bench-repl
+rm -rf "$SHM"
+mkdir -p "$SHM"
+datadir() { if [ "$1" = 1 ]; then echo "$D/n1"; else echo "$SHM/n$1"; fi; }
 node() { # node N
-    taskset -c "$SERVER_CPU" "$B/tandemd" --data-dir "$D/n$1" --node "n$1" --zone "z$1" \
+    taskset -c "$SERVER_CPU" "$B/tandemd" --data-dir "$(datadir "$1")" --node "n$1" --zone "z$1" \
         --listen "127.0.0.1:$((BASE + $1))" --peer-timeout 5 >>"$D/n$1.log" 2>&1 &
     PIDS+=($!)
     eval "N$1_PID=$!"
-    until "$B/tandemctl" --control "$D/n$1/control.sock" node status >/dev/null 2>&1; do sleep 0.05; done
+    until "$B/tandemctl" --control "$(datadir "$1")/control.sock" node status >/dev/null 2>&1; do sleep 0.05; done
 }
 proxy() { # proxy N: delaying proxy in front of node N's listener; prints its address
     taskset -c "$SERVER_CPU" "$PROXY" --listen 127.0.0.1:0 --target "127.0.0.1:$((BASE + $1))" \
@@ -55,17 +62,32 @@ run_set() { # run_set LABEL VOLUME
     done
 }
 
-for n in 1 2 3; do node $n; done
 A2=127.0.0.1:$((BASE + 2)) A3=127.0.0.1:$((BASE + 3)) A1=127.0.0.1:$((BASE + 1))
+echo "# replication benchmark: ${SIZE} MiB volumes, ${BENCH_RUNTIME}s per run, tandemd x3 on CPU $SERVER_CPU, fio on CPU $CLIENT_CPU"
+echo "# primary on $(df -T "$D" | awk 'NR==2{print $2}'), secondaries on tmpfs (their own \"disks\"); ratios against 1 replica"
+stop_nodes() {
+    for n in 1 2 3; do eval "kill -TERM \$N${n}_PID"; done
+    wait 2>/dev/null || true
+    rm -rf "$D"/n1 "$SHM"/n*
+}
+# direct loopback between the nodes
+for n in 1 2 3; do node $n; done
 ctl1 volume create one --size ${SIZE}M >/dev/null
 ctl1 volume create two --size ${SIZE}M --replica n1@$A1 --replica n2@$A2 >/dev/null
 ctl1 volume create three --size ${SIZE}M --replica n1@$A1 --replica n2@$A2 --replica n3@$A3 >/dev/null
+for v in one two three; do run_set "$v" "$v"; done
+stop_nodes
+# again with every node-to-node byte through a proxy that delays it 500 us each way (one peer
+# connection per node pair carries all volumes, so this needs a cluster of its own)
+for n in 1 2 3; do node $n; done
 X2=$(proxy 2)
 X3=$(proxy 3)
 ctl1 volume create two-x --size ${SIZE}M --replica n1@$A1 --replica n2@$X2 >/dev/null
+run_set two-x two-x
 ctl1 volume create three-x --size ${SIZE}M --replica n1@$A1 --replica n2@$X2 --replica n3@$X3 >/dev/null
-echo "# replication benchmark: ${SIZE} MiB volumes, ${BENCH_RUNTIME}s per run, tandemd x3 on CPU $SERVER_CPU, fio on CPU $CLIENT_CPU"
-for v in one two three two-x three-x; do run_set "$v" "$v"; done
+run_set three-x three-x
+stop_nodes
+for n in 1 2 3; do node $n; done
 
 printf '\n%-18s | %-26s | %-26s | %-26s | %-26s | %-26s\n' workload "1 replica" "2 replicas" "3 replicas" \
     "2 replicas, 1 ms RTT" "3 replicas, 1 ms RTT"

@@ -124,6 +124,7 @@ struct rvol {
     struct member_link links[REPL_MAX_REPLICAS];
     struct bitmap wi; /* write intent: regions with writes that may not be on every replica */
     unsigned writes_inflight;
+    uint64_t last_write_ms;
     struct rio *suspended, **suspended_tail;
     bool had_quorum;
     bool gen_pending; /* a member was lost; the next write starts a new generation */

@@ -500,6 +500,7 @@ static void start_rio(struct rvol *rv, struct rio *r)
                 send_to_peer(r, &rv->links[i]);
     } else {
         rv->writes_inflight++;
+        rv->last_write_ms = repl_now_ms();
         r->inner.on_start = rio_started;
         /* The write-intent mark must be durable before the data may reach any disk. */
         r->wiw.cb = wi_durable;
@@ -916,8 +917,10 @@ void rvol_tick(struct rvol *rv)
         if (i != rv->self && rv->links[i].link == LINK_SYNC_SOURCE)
             resync_pump(rv, &rv->links[i]);
     /* Write intent is cleared once nothing is in flight and every member is attached and in
-     * sync: then no region can differ anywhere. */
-    if (rv->wi.count && rv->writes_inflight == 0 && rv->node->ticks % 20 == 0) {
+     * sync: then no region can differ anywhere. Only after 5 s without writes, because every
+     * clear makes the next first write to each region wait for a bitmap commit. */
+    if (rv->wi.count && rv->writes_inflight == 0 && rv->node->ticks % 20 == 0 &&
+        repl_now_ms() - rv->last_write_ms > 5000) {
         bool all = true;
         for (unsigned i = 0; i < rv->meta.n_members; i++)
             if (i != rv->self && (rv->links[i].link != LINK_ATTACHED || rv->links[i].oos.count))
