@@ -9,7 +9,12 @@ B=$PWD/build
 D=$(mktemp -d /tmp/tandem-demo.XXXXXX)
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
-cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$D"; }
+cleanup() {
+    set +e # every step must run even if one fails
+    [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$D"
+}
 trap cleanup EXIT
 start() {
     "$B/tandemd" --data-dir "$D/node1" --node node1 --zone zone-a >>"$D/tandemd.log" 2>&1 &
@@ -55,7 +60,10 @@ kill -TERM "$PID" && wait "$PID" && PID=
 
 step "Replication: three nodes in three zones (here: three tandemd processes on loopback ports)"
 PIDS=()
-cleanup_repl() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; }
+cleanup_repl() {
+    set +e
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+}
 trap 'cleanup_repl; cleanup' EXIT
 startn() { # startn N
     "$B/tandemd" --data-dir "$D/z$1" --node "node-$1" --zone "zone-$1" \
@@ -84,7 +92,8 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 run "${C2[@]}" volume promote ci-cache --force
-nbdcopy "nbd+unix:///ci-cache?socket=$D/z2/nbd.sock" - | head -c 32M | sha256sum | cut -c1-64 >"$D/got"
+run nbdcopy "nbd+unix:///ci-cache?socket=$D/z2/nbd.sock" "$D/from-node-2.raw"
+head -c 32M "$D/from-node-2.raw" | sha256sum | cut -c1-64 >"$D/got"
 echo "written:   $want"
 echo "read back: $(cat "$D/got")"
 [ "$(cat "$D/got")" = "$want" ] && echo "node-2 serves every acknowledged byte"
