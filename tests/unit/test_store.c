@@ -59,8 +59,10 @@ static void test_replica(void)
 {
     char dir[512], err[512];
     snprintf(dir, sizeof(dir), "%s/v1", tmpdir);
-    CHECK(replica_create(dir, "v1", 8 << 20, 4096, NULL, NULL, NULL, err, sizeof(err)) == 0, "create: %s", err);
-    CHECK(replica_create(dir, "v1", 8 << 20, 4096, NULL, NULL, NULL, err, sizeof(err)) < 0 && errno == EEXIST,
+    CHECK(replica_create(dir, "v1", 8 << 20, 4096, NULL, NULL, NULL, err, sizeof(err)) == 0,
+          "create: %s", err);
+    CHECK(replica_create(dir, "v1", 8 << 20, 4096, NULL, NULL, NULL, err, sizeof(err)) < 0 &&
+              errno == EEXIST,
           "create twice");
     struct replica *r = NULL;
     CHECK(replica_open(dir, CACHE_NONE, &r, err, sizeof(err)) == 0, "open: %s", err);
@@ -98,7 +100,8 @@ static void test_replica(void)
     snprintf(dir, sizeof(dir), "%s/v2", tmpdir);
     snprintf(path, sizeof(path), "%s/v2.creating", tmpdir);
     mkdir(path, 0700);
-    CHECK(replica_create(dir, "v2", 1 << 20, 4096, NULL, NULL, NULL, err, sizeof(err)) == 0, "create over leftover");
+    CHECK(replica_create(dir, "v2", 1 << 20, 4096, NULL, NULL, NULL, err, sizeof(err)) == 0,
+          "create over leftover");
     CHECK(access(path, F_OK) < 0, "leftover removed");
 
     /* an impossible size is refused by ftruncate limits, with the reason */

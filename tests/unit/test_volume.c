@@ -143,7 +143,8 @@ int main(void)
     char dir[256], err[256];
     for (int k = 0; k < 2; k++) {
         snprintf(dir, sizeof(dir), "%s/v%d", tmp, k);
-        CHECK(replica_create(dir, "v", VOL_BYTES, 4096, NULL, NULL, NULL, err, sizeof(err)) == 0, "create: %s", err);
+        CHECK(replica_create(dir, "v", VOL_BYTES, 4096, NULL, NULL, NULL, err, sizeof(err)) == 0,
+              "create: %s", err);
         run(k == 0 ? IO_ENGINE_URING : IO_ENGINE_AIO, dir);
     }
     remove_tree(tmp);

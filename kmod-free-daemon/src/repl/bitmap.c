@@ -25,14 +25,15 @@ int bitmap_open(struct bitmap *b, const char *path, uint64_t volume_bytes, struc
     b->bits = calloc(1, b->bytes ? b->bytes : 1);
     b->shadow = calloc(1, b->bytes ? b->bytes : 1);
     struct commit_req *cr = calloc(1, sizeof(*cr));
-    b->req = &cr->io;
-    cr->b = b;
     b->fd = -1;
     if (!b->bits || !b->shadow || !cr) {
+        free(cr);
         bitmap_close(b);
         errno = ENOMEM;
         return -1;
     }
+    b->req = &cr->io;
+    cr->b = b;
     b->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (b->fd < 0) {
         int e = errno;
