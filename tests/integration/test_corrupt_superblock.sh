@@ -9,22 +9,7 @@ stop_daemon n1
 V=$T/n1/volumes
 printf '\x01' | dd of="$V/flipped/superblock" bs=1 seek=40 conv=notrunc status=none   # block size byte
 printf 'EXT4FSXX' | dd of="$V/foreign/superblock" bs=1 seek=0 conv=notrunc status=none
-/usr/bin/python3 - "$V/future/superblock" <<'PY'
-import struct, sys, zlib
-p = sys.argv[1]
-b = bytearray(open(p, "rb").read())
-b[8:12] = struct.pack("<I", 9)          # format version 9
-# recompute CRC32C so only the version is wrong
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for x in data:
-        c ^= x
-        for _ in range(8):
-            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-    return c ^ 0xFFFFFFFF
-b[4092:4096] = struct.pack("<I", crc32c(bytes(b[:4092])))
-open(p, "wb").write(b)
-PY
+/usr/bin/python3 "$TANDEM_ROOT/tests/lib/superblock_edit.py" "$V/future/superblock" version 9
 before=$(sha256sum "$V"/*/superblock)
 start_daemon n1
 st() { ctl n1 volume status "$1" --json | jq -r '"\(.state): \(.error // "")"'; }

@@ -23,21 +23,7 @@ assert_eq 1 "$(fp_stat px corrupted)" "bits flipped by the proxy"
 
 # a replica with another UUID under the same name
 stop_daemon n2
-/usr/bin/python3 - "$T/n2/volumes/r/superblock" <<'PY'
-import struct, sys
-p = sys.argv[1]
-b = bytearray(open(p, "rb").read())
-b[16] ^= 0xff  # first UUID byte
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for x in data:
-        c ^= x
-        for _ in range(8):
-            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-    return c ^ 0xFFFFFFFF
-b[4092:4096] = struct.pack("<I", crc32c(bytes(b[:4092])))
-open(p, "wb").write(b)
-PY
+/usr/bin/python3 "$TANDEM_ROOT/tests/lib/superblock_edit.py" "$T/n2/volumes/r/superblock" flip-uuid
 start_node n2 $P2
 wait_link n1 r n2 StandAlone 20
 assert_contains "$(rstatus n1 r | jq -r '.replicas[] | select(.node == "n2") | .error')" "volume UUID" "reason"

@@ -3,25 +3,11 @@
  * errors (not_found -> NOT_FOUND, exists -> ALREADY_EXISTS) without parsing sentences. */
 #include "ctl/ctl_server.h"
 
+#include "util/json_reply.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-static struct json_object *fail(const char *code, const char *msg)
-{
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "ok", json_object_new_boolean(0));
-    json_object_object_add(o, "code", json_object_new_string(code));
-    json_object_object_add(o, "error", json_object_new_string(msg));
-    return o;
-}
-
-static struct json_object *ok(void)
-{
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "ok", json_object_new_boolean(1));
-    return o;
-}
 
 static const char *code_of(int err)
 {
@@ -55,14 +41,15 @@ static struct json_object *volume_create(struct registry *reg, struct json_objec
     const char *name = get_string(req, "name");
     struct json_object *sz;
     if (!name)
-        return fail("invalid", "volume.create needs \"name\"");
+        return json_reply_fail("invalid", "volume.create needs \"name\"");
     if (!json_object_object_get_ex(req, "size", &sz) || !json_object_is_type(sz, json_type_int) ||
         json_object_get_int64(sz) <= 0)
-        return fail("invalid", "volume.create needs a positive integer \"size\" in bytes");
+        return json_reply_fail("invalid",
+                               "volume.create needs a positive integer \"size\" in bytes");
     char err[768];
     if (registry_create(reg, name, (uint64_t)json_object_get_int64(sz), err, sizeof(err)) < 0)
-        return fail(code_of(errno), err);
-    struct json_object *o = ok();
+        return json_reply_fail(code_of(errno), err);
+    struct json_object *o = json_reply_ok();
     json_object_object_add(o, "volume", registry_status_json(reg, name));
     return o;
 }
@@ -71,32 +58,32 @@ static struct json_object *volume_delete(struct registry *reg, struct json_objec
 {
     const char *name = get_string(req, "name");
     if (!name)
-        return fail("invalid", "volume.delete needs \"name\"");
+        return json_reply_fail("invalid", "volume.delete needs \"name\"");
     char err[768];
     if (registry_delete(reg, name, err, sizeof(err)) < 0)
-        return fail(code_of(errno), err);
-    return ok();
+        return json_reply_fail(code_of(errno), err);
+    return json_reply_ok();
 }
 
 static struct json_object *volume_status(struct registry *reg, struct json_object *req)
 {
     const char *name = get_string(req, "name");
     if (!name)
-        return fail("invalid", "volume.status needs \"name\"");
+        return json_reply_fail("invalid", "volume.status needs \"name\"");
     struct json_object *v = registry_status_json(reg, name);
     if (!v) {
         char msg[128];
         snprintf(msg, sizeof(msg), "no volume named %s", name);
-        return fail("not_found", msg);
+        return json_reply_fail("not_found", msg);
     }
-    struct json_object *o = ok();
+    struct json_object *o = json_reply_ok();
     json_object_object_add(o, "volume", v);
     return o;
 }
 
 static struct json_object *node_status(const struct ctl_node_info *info)
 {
-    struct json_object *o = ok(), *n = json_object_new_object();
+    struct json_object *o = json_reply_ok(), *n = json_object_new_object();
     json_object_object_add(n, "node", json_object_new_string(info->node));
     json_object_object_add(n, "zone", json_object_new_string(info->zone));
     json_object_object_add(n, "io_engine", json_object_new_string(info->io_engine));
@@ -112,18 +99,18 @@ struct json_object *ctl_handle(struct registry *reg, const struct ctl_node_info 
 {
     const char *op = get_string(req, "op");
     if (!op)
-        return fail("invalid", "request needs an \"op\" string");
+        return json_reply_fail("invalid", "request needs an \"op\" string");
     struct json_object *reps;
     bool replicated = json_object_object_get_ex(req, "replicas", &reps);
     if (info->repl &&
         ((strcmp(op, "volume.create") == 0 && replicated) || strcmp(op, "volume.promote") == 0 ||
          strcmp(op, "volume.demote") == 0 || strcmp(op, "volume.status") == 0)) {
         if (!get_string(req, "name"))
-            return fail("invalid", "this op needs \"name\"");
+            return json_reply_fail("invalid", "this op needs \"name\"");
         return repl_ctl(info->repl, op, req);
     }
     if (strcmp(op, "volume.promote") == 0 || strcmp(op, "volume.demote") == 0)
-        return fail("invalid", "volume has no replicas");
+        return json_reply_fail("invalid", "volume has no replicas");
     if (strcmp(op, "volume.create") == 0)
         return volume_create(reg, req);
     if (strcmp(op, "volume.delete") == 0)
@@ -131,7 +118,7 @@ struct json_object *ctl_handle(struct registry *reg, const struct ctl_node_info 
     if (strcmp(op, "volume.status") == 0)
         return volume_status(reg, req);
     if (strcmp(op, "volume.list") == 0) {
-        struct json_object *o = ok();
+        struct json_object *o = json_reply_ok();
         json_object_object_add(o, "volumes", registry_list_json(reg));
         return o;
     }
@@ -139,5 +126,5 @@ struct json_object *ctl_handle(struct registry *reg, const struct ctl_node_info 
         return node_status(info);
     char msg[160];
     snprintf(msg, sizeof(msg), "unknown op \"%.100s\"", op);
-    return fail("invalid", msg);
+    return json_reply_fail("invalid", msg);
 }

@@ -56,13 +56,28 @@ void nbd_hs_free(struct nbd_hs *hs)
     bytebuf_free(&hs->out);
 }
 
-static void reply(struct nbd_hs *hs, uint32_t opt, uint32_t type, const void *data, size_t len)
+/* An option reply's header; `len` payload bytes must follow. */
+static void reply_hdr(struct nbd_hs *hs, uint32_t opt, uint32_t type, size_t len)
 {
     bytebuf_be64(&hs->out, NBD_REP_MAGIC);
     bytebuf_be32(&hs->out, opt);
     bytebuf_be32(&hs->out, type);
     bytebuf_be32(&hs->out, (uint32_t)len);
+}
+
+static void reply(struct nbd_hs *hs, uint32_t opt, uint32_t type, const void *data, size_t len)
+{
+    reply_hdr(hs, opt, type, len);
     bytebuf_put(&hs->out, data, len);
+}
+
+/* NBD_REP_INFO carrying a string (NBD_INFO_NAME, NBD_INFO_DESCRIPTION). */
+static void info_string(struct nbd_hs *hs, uint32_t opt, uint16_t info, const char *str)
+{
+    size_t n = strlen(str);
+    reply_hdr(hs, opt, NBD_REP_INFO, 2 + n);
+    bytebuf_be16(&hs->out, info);
+    bytebuf_put(&hs->out, str, n);
 }
 
 static void reply_err(struct nbd_hs *hs, uint32_t opt, uint32_t err, const char *msg)
@@ -99,13 +114,8 @@ static void list_one(const char *name, void *ctx)
 {
     struct nbd_hs *hs = ctx;
     size_t n = strlen(name);
-    uint8_t hdr[4];
-    put_be32(hdr, (uint32_t)n);
-    bytebuf_be64(&hs->out, NBD_REP_MAGIC);
-    bytebuf_be32(&hs->out, NBD_OPT_LIST);
-    bytebuf_be32(&hs->out, NBD_REP_SERVER);
-    bytebuf_be32(&hs->out, (uint32_t)(4 + n));
-    bytebuf_put(&hs->out, hdr, 4);
+    reply_hdr(hs, NBD_OPT_LIST, NBD_REP_SERVER, 4 + n);
+    bytebuf_be32(&hs->out, (uint32_t)n);
     bytebuf_put(&hs->out, name, n);
 }
 
@@ -169,28 +179,12 @@ static enum nbd_hs_result opt_info_go(struct nbd_hs *hs, uint32_t opt, const uin
         return NBD_HS_MORE;
     }
     info_export(hs, opt, size);
-    if (want_name) {
-        size_t nl = strlen(name);
-        uint8_t t[2];
-        put_be16(t, NBD_INFO_NAME);
-        bytebuf_be64(&hs->out, NBD_REP_MAGIC);
-        bytebuf_be32(&hs->out, opt);
-        bytebuf_be32(&hs->out, NBD_REP_INFO);
-        bytebuf_be32(&hs->out, (uint32_t)(2 + nl));
-        bytebuf_put(&hs->out, t, 2);
-        bytebuf_put(&hs->out, name, nl);
-    }
+    if (want_name)
+        info_string(hs, opt, NBD_INFO_NAME, name);
     if (want_desc) {
         char d[300];
-        int dl = snprintf(d, sizeof(d), "Tandem volume %s", name);
-        uint8_t t[2];
-        put_be16(t, NBD_INFO_DESCRIPTION);
-        bytebuf_be64(&hs->out, NBD_REP_MAGIC);
-        bytebuf_be32(&hs->out, opt);
-        bytebuf_be32(&hs->out, NBD_REP_INFO);
-        bytebuf_be32(&hs->out, (uint32_t)(2 + dl));
-        bytebuf_put(&hs->out, t, 2);
-        bytebuf_put(&hs->out, d, (size_t)dl);
+        snprintf(d, sizeof(d), "Tandem volume %s", name);
+        info_string(hs, opt, NBD_INFO_DESCRIPTION, d);
     }
     info_block_size(hs, opt);
     reply(hs, opt, NBD_REP_ACK, NULL, 0);
@@ -252,13 +246,8 @@ static void opt_meta_context(struct nbd_hs *hs, uint32_t opt, const uint8_t *p, 
     }
     if (match) {
         size_t nl = strlen(NBD_META_BASE_ALLOCATION);
-        uint8_t id[4];
-        put_be32(id, NBD_META_ID_ALLOCATION);
-        bytebuf_be64(&hs->out, NBD_REP_MAGIC);
-        bytebuf_be32(&hs->out, opt);
-        bytebuf_be32(&hs->out, NBD_REP_META_CONTEXT);
-        bytebuf_be32(&hs->out, (uint32_t)(4 + nl));
-        bytebuf_put(&hs->out, id, 4);
+        reply_hdr(hs, opt, NBD_REP_META_CONTEXT, 4 + nl);
+        bytebuf_be32(&hs->out, NBD_META_ID_ALLOCATION);
         bytebuf_put(&hs->out, NBD_META_BASE_ALLOCATION, nl);
     }
     reply(hs, opt, NBD_REP_ACK, NULL, 0);

@@ -3,6 +3,7 @@
 #include "repl/meta.h"
 
 #include "store/replica.h"
+#include "util/json_reply.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,30 +63,15 @@ void repl_meta_new_generation(struct repl_meta *m)
     m->current = repl_random_u64();
 }
 
-static struct json_object *hex(uint64_t v)
-{
-    char b[20];
-    snprintf(b, sizeof(b), "%016llx", (unsigned long long)v);
-    return json_object_new_string(b);
-}
-
-static uint64_t unhex(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-    if (!json_object_object_get_ex(o, key, &v))
-        return 0;
-    return strtoull(json_object_get_string(v), NULL, 16);
-}
-
 int repl_meta_save(const char *dir, const struct repl_meta *m, char *err, size_t errlen)
 {
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "format", json_object_new_int(1));
     json_object_object_add(o, "role", json_object_new_string(role_name(m->role)));
     json_object_object_add(o, "disk", json_object_new_string(disk_state_name(m->disk)));
-    json_object_object_add(o, "current", hex(m->current));
-    json_object_object_add(o, "history0", hex(m->history[0]));
-    json_object_object_add(o, "history1", hex(m->history[1]));
+    json_object_object_add(o, "current", json_hex_u64(m->current));
+    json_object_object_add(o, "history0", json_hex_u64(m->history[0]));
+    json_object_object_add(o, "history1", json_hex_u64(m->history[1]));
     json_object_object_add(
         o, "on_no_quorum",
         json_object_new_string(m->io_error_on_no_quorum ? "io-error" : "suspend"));
@@ -94,7 +80,7 @@ int repl_meta_save(const char *dir, const struct repl_meta *m, char *err, size_t
         struct json_object *r = json_object_new_object();
         json_object_object_add(r, "node", json_object_new_string(m->members[i].node));
         json_object_object_add(r, "addr", json_object_new_string(m->members[i].addr));
-        json_object_object_add(r, "bitmap_base", hex(m->members[i].bitmap_base));
+        json_object_object_add(r, "bitmap_base", json_hex_u64(m->members[i].bitmap_base));
         json_object_array_add(arr, r);
     }
     json_object_object_add(o, "replicas", arr);
@@ -139,9 +125,9 @@ int repl_meta_load(const char *dir, struct repl_meta *m, char *err, size_t errle
     if (!json_object_object_get_ex(o, "disk", &v) ||
         disk_state_parse(json_object_get_string(v), &m->disk) < 0)
         goto bad;
-    m->current = unhex(o, "current");
-    m->history[0] = unhex(o, "history0");
-    m->history[1] = unhex(o, "history1");
+    m->current = json_get_hex_u64(o, "current");
+    m->history[0] = json_get_hex_u64(o, "history0");
+    m->history[1] = json_get_hex_u64(o, "history1");
     m->io_error_on_no_quorum = json_object_object_get_ex(o, "on_no_quorum", &v) &&
                                strcmp(json_object_get_string(v), "io-error") == 0;
     if (!json_object_object_get_ex(o, "replicas", &arr) ||
@@ -155,7 +141,7 @@ int repl_meta_load(const char *dir, struct repl_meta *m, char *err, size_t errle
             goto bad;
         snprintf(m->members[i].node, sizeof(m->members[i].node), "%s", json_object_get_string(n));
         snprintf(m->members[i].addr, sizeof(m->members[i].addr), "%s", json_object_get_string(a));
-        m->members[i].bitmap_base = unhex(r, "bitmap_base");
+        m->members[i].bitmap_base = json_get_hex_u64(r, "bitmap_base");
     }
     rc = 0;
 bad:

@@ -8,6 +8,7 @@
  * this volume's UUID and take no I/O until a primary with that UUID attaches). */
 #include "repl/repl_internal.h"
 
+#include "util/json_reply.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -26,29 +27,6 @@ struct create_job {
     char error[512];
     struct create_job *next;
 };
-
-static struct json_object *fail(const char *code, const char *msg)
-{
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "ok", json_object_new_boolean(0));
-    json_object_object_add(o, "code", json_object_new_string(code));
-    json_object_object_add(o, "error", json_object_new_string(msg));
-    return o;
-}
-
-static struct json_object *ok(void)
-{
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "ok", json_object_new_boolean(1));
-    return o;
-}
-
-static struct json_object *hexj(uint64_t v)
-{
-    char b[20];
-    snprintf(b, sizeof(b), "%016llx", (unsigned long long)v);
-    return json_object_new_string(b);
-}
 
 static struct vol_entry *entry_by_name(struct registry *reg, const char *name)
 {
@@ -77,7 +55,7 @@ static void send_create(struct create_job *cj, unsigned i)
     json_object_object_add(o, "name", json_object_new_string(rv->entry->name));
     json_object_object_add(o, "uuid", json_object_new_string(uuid));
     json_object_object_add(o, "size", json_object_new_uint64(rv->vol->rep->sb.size));
-    json_object_object_add(o, "current", hexj(rv->meta.current));
+    json_object_object_add(o, "current", json_hex_u64(rv->meta.current));
     json_object_object_add(
         o, "on_no_quorum",
         json_object_new_string(rv->meta.io_error_on_no_quorum ? "io-error" : "suspend"));
@@ -114,7 +92,7 @@ static void create_finish(struct repl_node *n, struct create_job *cj, bool succe
                 p->acks[i].kind = ACK_NONE;
     struct json_object *res;
     if (success) {
-        res = ok();
+        res = json_reply_ok();
         struct json_object *v = registry_status_json(n->reg, cj->name);
         if (v) {
             repl_status_json(cj->rv, v);
@@ -122,7 +100,7 @@ static void create_finish(struct repl_node *n, struct create_job *cj, bool succe
         }
         log_info("repl", "volume %s created on %u replicas", cj->name, cj->rv->meta.n_members);
     } else {
-        res = fail("unavailable", cj->error);
+        res = json_reply_fail("unavailable", cj->error);
         struct vol_entry *e = cj->rv->entry;
         (void)e;
         n->vols = n->vols == cj->rv ? cj->rv->next : n->vols;
@@ -208,7 +186,7 @@ static void job_create(struct reactor_job *job)
     char err[512];
     struct rvol *rv = e ? rvol_open(n, e, err, sizeof(err)) : NULL;
     if (!rv) {
-        reactor_call_finish(job, fail("internal", e ? err : "volume vanished"));
+        reactor_call_finish(job, json_reply_fail("internal", e ? err : "volume vanished"));
         return;
     }
     struct create_job *cj = calloc(1, sizeof(*cj));
@@ -236,20 +214,21 @@ static struct json_object *ctl_create(struct repl_node *n, struct json_object *r
     const char *name =
         json_object_object_get_ex(req, "name", &v) ? json_object_get_string(v) : NULL;
     if (!name || !json_object_object_get_ex(req, "size", &v))
-        return fail("invalid", "volume.create needs \"name\" and \"size\"");
+        return json_reply_fail("invalid", "volume.create needs \"name\" and \"size\"");
     uint64_t size = (uint64_t)json_object_get_int64(v);
     if (!json_object_object_get_ex(req, "replicas", &reps) ||
         !json_object_is_type(reps, json_type_array))
-        return fail("invalid", "\"replicas\" must be a list of NODE@HOST:PORT");
+        return json_reply_fail("invalid", "\"replicas\" must be a list of NODE@HOST:PORT");
     size_t nrep = json_object_array_length(reps);
     if (nrep < 2 || nrep > REPL_MAX_REPLICAS) {
         char msg[128];
         snprintf(msg, sizeof(msg), "a replicated volume has 2 to %d replicas (got %zu)",
                  REPL_MAX_REPLICAS, nrep);
-        return fail("invalid", msg);
+        return json_reply_fail("invalid", msg);
     }
     if (!n->listen_addr[0])
-        return fail("invalid", "this tandemd has no --listen address: it cannot replicate");
+        return json_reply_fail("invalid",
+                               "this tandemd has no --listen address: it cannot replicate");
     struct repl_meta m = {.role = ROLE_PRIMARY, .disk = DISK_UPTODATE};
     m.current = repl_random_u64();
     m.io_error_on_no_quorum = json_object_object_get_ex(req, "on_no_quorum", &v) &&
@@ -261,28 +240,31 @@ static struct json_object *ctl_create(struct repl_node *n, struct json_object *r
         if (!at || at == spec || !strchr(at, ':')) {
             char msg[160];
             snprintf(msg, sizeof(msg), "bad replica \"%s\": want NODE@HOST:PORT", spec ? spec : "");
-            return fail("invalid", msg);
+            return json_reply_fail("invalid", msg);
         }
         struct repl_member *mb = &m.members[m.n_members++];
         snprintf(mb->node, sizeof(mb->node), "%.*s", (int)(at - spec), spec);
         snprintf(mb->addr, sizeof(mb->addr), "%s", at + 1);
         for (unsigned k = 0; k + 1 < m.n_members; k++)
             if (strcmp(m.members[k].node, mb->node) == 0)
-                return fail("invalid", "a node appears twice in the replica list");
+                return json_reply_fail("invalid", "a node appears twice in the replica list");
         self |= strcmp(mb->node, n->name) == 0;
     }
     if (!self) {
         char msg[160];
         snprintf(msg, sizeof(msg), "this node (%s) must be one of the replicas", n->name);
-        return fail("invalid", msg);
+        return json_reply_fail("invalid", msg);
     }
     char err[768];
     if (registry_create_ex(n->reg, name, size, NULL, write_meta, &m, err, sizeof(err)) < 0)
-        return fail(errno == EEXIST ? "exists" : errno == EINVAL ? "invalid" : "internal", err);
+        return json_reply_fail(errno == EEXIST   ? "exists"
+                               : errno == EINVAL ? "invalid"
+                                                 : "internal",
+                               err);
     struct json_object *in = json_object_new_object();
     json_object_object_add(in, "name", json_object_new_string(name));
     struct json_object *res = reactor_call(n->q, job_create, n, in, CREATE_TIMEOUT_MS + 5000);
-    return res ? res : fail("internal", "timed out waiting for the daemon");
+    return res ? res : json_reply_fail("internal", "timed out waiting for the daemon");
 }
 
 /* CREATE arrived from a peer (reactor thread). */
@@ -381,7 +363,7 @@ static void job_role(struct reactor_job *job)
     char msg[512];
     if (!rv) {
         snprintf(msg, sizeof(msg), "no replicated volume named %s", name);
-        reactor_call_finish(job, fail("not_found", msg));
+        reactor_call_finish(job, json_reply_fail("not_found", msg));
         return;
     }
     struct repl_meta *m = &rv->meta;
@@ -390,7 +372,7 @@ static void job_role(struct reactor_job *job)
             if (rv->entry->attached) {
                 snprintf(msg, sizeof(msg), "volume %s has %u attached clients; detach them first",
                          name, rv->entry->attached);
-                reactor_call_finish(job, fail("busy", msg));
+                reactor_call_finish(job, json_reply_fail("busy", msg));
                 return;
             }
             m->role = ROLE_SECONDARY;
@@ -399,18 +381,18 @@ static void job_role(struct reactor_job *job)
             rvol_role_changed(rv);
             log_info("repl", "volume %s: demoted to secondary", name);
         }
-        reactor_call_finish(job, ok());
+        reactor_call_finish(job, json_reply_ok());
         return;
     }
     /* promote */
     if (m->role == ROLE_PRIMARY) {
-        reactor_call_finish(job, ok());
+        reactor_call_finish(job, json_reply_ok());
         return;
     }
     if (m->disk != DISK_UPTODATE) {
         snprintf(msg, sizeof(msg), "cannot promote %s: local data is %s, not UpToDate", name,
                  disk_state_name(m->disk));
-        reactor_call_finish(job, fail("failed_precondition", msg));
+        reactor_call_finish(job, json_reply_fail("failed_precondition", msg));
         return;
     }
     if (!rvol_has_quorum(rv)) {
@@ -418,7 +400,7 @@ static void job_role(struct reactor_job *job)
                  "cannot promote %s: no quorum (a majority of the %u "
                  "replicas must be connected)",
                  name, m->n_members);
-        reactor_call_finish(job, fail("failed_precondition", msg));
+        reactor_call_finish(job, json_reply_fail("failed_precondition", msg));
         return;
     }
     for (unsigned i = 0; i < m->n_members; i++) {
@@ -428,7 +410,7 @@ static void job_role(struct reactor_job *job)
         if (l->link != LINK_DOWN && l->peer_role == ROLE_PRIMARY) {
             snprintf(msg, sizeof(msg), "cannot promote %s: %s is primary; demote it first", name,
                      l->m->node);
-            reactor_call_finish(job, fail("failed_precondition", msg));
+            reactor_call_finish(job, json_reply_fail("failed_precondition", msg));
             return;
         }
         if (l->link == LINK_DOWN && l->peer_role == ROLE_PRIMARY && !force) {
@@ -436,7 +418,7 @@ static void job_role(struct reactor_job *job)
                      "cannot promote %s: the primary %s is unreachable; if it "
                      "is dead, promote with --force",
                      name, l->m->node);
-            reactor_call_finish(job, fail("failed_precondition", msg));
+            reactor_call_finish(job, json_reply_fail("failed_precondition", msg));
             return;
         }
     }
@@ -455,7 +437,7 @@ static void job_role(struct reactor_job *job)
     repl_meta_save(rv->dir, m, err, sizeof(err));
     rvol_role_changed(rv);
     log_info("repl", "volume %s: promoted to primary%s", name, force ? " (forced)" : "");
-    reactor_call_finish(job, ok());
+    reactor_call_finish(job, json_reply_ok());
 }
 
 static void job_status(struct reactor_job *job)
@@ -468,13 +450,13 @@ static void job_status(struct reactor_job *job)
     if (!vol) {
         char msg[128];
         snprintf(msg, sizeof(msg), "no volume named %s", name);
-        reactor_call_finish(job, fail("not_found", msg));
+        reactor_call_finish(job, json_reply_fail("not_found", msg));
         return;
     }
     struct rvol *rv = find_rvol(n, name);
     if (rv)
         repl_status_json(rv, vol);
-    struct json_object *res = ok();
+    struct json_object *res = json_reply_ok();
     json_object_object_add(res, "volume", vol);
     reactor_call_finish(job, res);
 }
@@ -485,5 +467,5 @@ struct json_object *repl_ctl(struct repl_node *n, const char *op, struct json_ob
         return ctl_create(n, req);
     reactor_job_fn fn = strcmp(op, "volume.status") == 0 ? job_status : job_role;
     struct json_object *res = reactor_call(n->q, fn, n, json_object_get(req), 10000);
-    return res ? res : fail("internal", "timed out waiting for the daemon");
+    return res ? res : json_reply_fail("internal", "timed out waiting for the daemon");
 }

@@ -9,6 +9,7 @@
  * order and acknowledged when done. */
 #include "repl/repl_internal.h"
 
+#include "util/json_reply.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -216,26 +217,12 @@ static void runs_from_bitmap(const struct bitmap *b, struct json_object *arr)
     }
 }
 
-static struct json_object *hexj(uint64_t v)
-{
-    char b[20];
-    snprintf(b, sizeof(b), "%016llx", (unsigned long long)v);
-    return json_object_new_string(b);
-}
-
-static uint64_t jhex(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-    return json_object_object_get_ex(o, key, &v) ? strtoull(json_object_get_string(v), NULL, 16)
-                                                 : 0;
-}
-
 static void send_gens(struct rvol *rv, struct peer *p, uint8_t type)
 {
     struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "current", hexj(rv->meta.current));
-    json_object_object_add(o, "history0", hexj(rv->meta.history[0]));
-    json_object_object_add(o, "history1", hexj(rv->meta.history[1]));
+    json_object_object_add(o, "current", json_hex_u64(rv->meta.current));
+    json_object_object_add(o, "history0", json_hex_u64(rv->meta.history[0]));
+    json_object_object_add(o, "history1", json_hex_u64(rv->meta.history[1]));
     json_object_object_add(o, "role", json_object_new_string(role_name(rv->meta.role)));
     peer_send_json(p, type, rv->volume_id, o);
     json_object_put(o);
@@ -261,10 +248,10 @@ static void send_attach(struct rvol *rv, struct peer *p, bool want_reply)
     json_object_object_add(o, "size", json_object_new_uint64(rv->vol->rep->sb.size));
     json_object_object_add(o, "role", json_object_new_string(role_name(rv->meta.role)));
     json_object_object_add(o, "disk", json_object_new_string(disk_state_name(rv->meta.disk)));
-    json_object_object_add(o, "current", hexj(rv->meta.current));
-    json_object_object_add(o, "history0", hexj(rv->meta.history[0]));
-    json_object_object_add(o, "history1", hexj(rv->meta.history[1]));
-    json_object_object_add(o, "base_for_you", hexj(l->m->bitmap_base));
+    json_object_object_add(o, "current", json_hex_u64(rv->meta.current));
+    json_object_object_add(o, "history0", json_hex_u64(rv->meta.history[0]));
+    json_object_object_add(o, "history1", json_hex_u64(rv->meta.history[1]));
+    json_object_object_add(o, "base_for_you", json_hex_u64(l->m->bitmap_base));
     struct json_object *dirty = json_object_new_array();
     runs_from_bitmap(&l->oos, dirty);
     json_object_object_add(o, "dirty", dirty);
@@ -300,8 +287,9 @@ static void on_attach(struct rvol *rv, struct peer *p, struct member_link *l, st
                        : ROLE_SECONDARY;
     if (json_object_object_get_ex(o, "disk", &v))
         disk_state_parse(json_object_get_string(v), &l->peer_disk);
-    uint64_t rc = jhex(o, "current"), rh0 = jhex(o, "history0"), rh1 = jhex(o, "history1");
-    uint64_t rbase = jhex(o, "base_for_you");
+    uint64_t rc = json_get_hex_u64(o, "current"), rh0 = json_get_hex_u64(o, "history0"),
+             rh1 = json_get_hex_u64(o, "history1");
+    uint64_t rbase = json_get_hex_u64(o, "base_for_you");
     struct repl_meta *m = &rv->meta;
     /* regions the peer says it may hold differently: ours to resync if we are the source */
     if (json_object_object_get_ex(o, "dirty", &v))
@@ -882,9 +870,9 @@ void rvol_frame(struct rvol *rv, struct peer *p, const struct frame *f, void *pa
         /* the primary says: you hold everything of generation `current` */
         if (rv->meta.role == ROLE_PRIMARY)
             break;
-        rv->meta.current = jhex(o, "current");
-        rv->meta.history[0] = jhex(o, "history0");
-        rv->meta.history[1] = jhex(o, "history1");
+        rv->meta.current = json_get_hex_u64(o, "current");
+        rv->meta.history[0] = json_get_hex_u64(o, "history0");
+        rv->meta.history[1] = json_get_hex_u64(o, "history1");
         rv->meta.disk = DISK_UPTODATE;
         if (l->link == LINK_SYNC_TARGET)
             l->link = LINK_ATTACHED;
@@ -983,7 +971,7 @@ void repl_status_json(struct rvol *rv, struct json_object *out)
     json_object_object_add(out, "role", json_object_new_string(role_name(rv->meta.role)));
     json_object_object_add(out, "disk", json_object_new_string(disk_state_name(rv->meta.disk)));
     json_object_object_add(out, "quorum", json_object_new_boolean(rvol_has_quorum(rv)));
-    json_object_object_add(out, "generation", hexj(rv->meta.current));
+    json_object_object_add(out, "generation", json_hex_u64(rv->meta.current));
     json_object_object_add(out, "suspended_writes", json_object_new_boolean(rv->suspended != NULL));
     bool split = false;
     struct json_object *arr = json_object_new_array();
