@@ -98,6 +98,24 @@ void io_engine_submit(struct io_engine *e, struct io_req *req)
 {
     req->done_bytes = 0;
     req->result = 0;
+    if (req->flags & IO_F_INLINE) {
+        /* A buffered write is a copy into the page cache: doing it here costs less than
+         * handing it to a kernel worker, which is what io_uring does with buffered writes on
+         * filesystems without non-blocking buffered writes (ext4 refuses RWF_NOWAIT). The
+         * completion is delivered by the next io_engine_flush(), before the loop sleeps. */
+        ssize_t w = pwrite(req->fd, req->buf, req->len, (off_t)req->off);
+        req->result = w < 0 ? -errno : w;
+        if (w >= 0 && (uint64_t)w < req->len) {
+            req->done_bytes = (uint64_t)w; /* rare short write: the kernel queue finishes it */
+            req->flags &= ~IO_F_INLINE;
+            try_queue(e, req);
+            return;
+        }
+        req->next = e->completed;
+        e->completed = req;
+        e->inline_done = true;
+        return;
+    }
     try_queue(e, req);
 }
 
@@ -128,6 +146,11 @@ void io_engine_flush(struct io_engine *e)
     for (;;) {
         drain_backlog(e);
         e->ops->flush(e);
+        if (e->inline_done) {
+            e->inline_done = false;
+            deliver(e);
+            continue;
+        }
         if (!e->ops->reap_posted)
             return;
         /* Completions delivered here may queue follow-up requests (read-modify-write steps):

@@ -26,6 +26,9 @@
 enum io_op { IO_READ, IO_WRITE, IO_FSYNC, IO_FALLOCATE };
 
 #define IO_F_FUA 1u
+/* IO_WRITE on a page-cache (not O_DIRECT) fd: copy it in now, synchronously, instead of via
+ * the kernel queue. May block when the kernel throttles dirty pages; never used with FUA. */
+#define IO_F_INLINE 2u
 
 struct io_req {
     enum io_op op;
@@ -69,6 +72,7 @@ struct io_engine {
     struct io_req *backlog, *backlog_tail;
     struct io_req *completed; /* done, awaiting done() callbacks (reentrancy-safe delivery) */
     bool reaping;
+    bool inline_done; /* inline completions await delivery by io_engine_flush() */
 };
 
 /* Opens an engine. AUTO tries io_uring and falls back to AIO with a log line saying why.

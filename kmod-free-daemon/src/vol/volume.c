@@ -226,8 +226,9 @@ static void start_write_class(struct vol_io *vio)
     case VOL_WRITE:
         if (!needs_bounce(vio)) {
             vio->step = ST_WRITE;
+            /* page cache: copy inline (io/io_engine.h IO_F_INLINE); FUA goes the queue's way */
             submit_io(vio, IO_WRITE, vio->buf, vio->off, vio->len,
-                      vio->flags & VOL_F_FUA ? IO_F_FUA : 0, 0);
+                      vio->flags & VOL_F_FUA ? IO_F_FUA : (v->rep->direct ? 0 : IO_F_INLINE), 0);
         } else if (!get_bounce(vio)) {
             complete(vio, ENOMEM);
         } else {
