@@ -499,6 +499,25 @@ static void push_waiting(struct s3_client *c, struct s3_req *r)
     c->waiting = r;
 }
 
+/* A certificate that does not verify reads the same whether the system CAs or a bundle were
+ * used; say which, so a private CA that was never configured (or the wrong bundle) is plain. */
+static void tls_trust_note(const struct s3_client *c, CURLcode rc, char *msg, size_t cap)
+{
+    if (rc != CURLE_PEER_FAILED_VERIFICATION && rc != CURLE_SSL_CACERT_BADFILE &&
+        rc != CURLE_SSL_ISSUER_ERROR)
+        return;
+    size_t o = strlen(msg);
+    if (o + 1 >= cap)
+        return;
+    int n;
+    if (c->ca_bundle[0])
+        n = snprintf(msg + o, cap - o, " [verified against CA bundle %.200s]", c->ca_bundle);
+    else
+        n = snprintf(msg + o, cap - o,
+                     " [verified against the system CAs; a private CA needs AWS_CA_BUNDLE]");
+    (void)n;
+}
+
 /* One attempt ended: success, retry later, or final failure. */
 static void finish_attempt(struct s3_client *c, struct s3_req *r, CURLcode rc)
 {
@@ -520,6 +539,7 @@ static void finish_attempt(struct s3_client *c, struct s3_req *r, CURLcode rc)
             snprintf(msg, sizeof(msg), "the body does not fit the %zu-byte buffer", r->sink.cap);
         } else {
             snprintf(msg, sizeof(msg), "%s", r->curl_err[0] ? r->curl_err : curl_easy_strerror(rc));
+            tls_trust_note(c, rc, msg, sizeof(msg));
         }
     } else if (r->status >= 200 && r->status <= 299) {
         struct s3_xml_error xe;
