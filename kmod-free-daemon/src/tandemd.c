@@ -36,6 +36,7 @@ struct options {
     enum cache_mode cache;
     unsigned handshake_timeout_ms;
     unsigned peer_timeout_ms;
+    unsigned shutdown_grace_ms; /* 0: the NBD server's default (or its environment variable) */
     bool verbose;
 };
 
@@ -55,7 +56,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: tandemd --data-dir DIR --node NAME [--zone ZONE] [--listen HOST:PORT]\n"
                "               [--control PATH] [--nbd PATH|HOST:PORT]\n"
                "               [--io-engine auto|io_uring|aio] [--cache none|writeback]\n"
-               "               [--nbd-handshake-timeout SECONDS] [--peer-timeout SECONDS]\n"
+               "               [--nbd-handshake-timeout SECONDS] [--nbd-shutdown-grace SECONDS]\n"
+               "               [--peer-timeout SECONDS]\n"
                "               [--verbose]\n"
                "defaults: --control DIR/control.sock, --nbd DIR/nbd.sock, --io-engine auto, "
                "--cache none\n");
@@ -77,6 +79,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"version", no_argument, NULL, 'V'},
         {"nbd-handshake-timeout", required_argument, NULL, 'H'},
         {"peer-timeout", required_argument, NULL, 'P'},
+        {"nbd-shutdown-grace", required_argument, NULL, 'G'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->zone = "default";
@@ -122,6 +125,16 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'v':
             o->verbose = true;
             break;
+        case 'G': {
+            char *end;
+            double s = strtod(optarg, &end);
+            if (*end || s <= 0 || s > 3600) {
+                fprintf(stderr, "tandemd: --nbd-shutdown-grace wants seconds (got %s)\n", optarg);
+                return -1;
+            }
+            o->shutdown_grace_ms = (unsigned)(s * 1000);
+            break;
+        }
         case 'P': {
             char *end;
             double s = strtod(optarg, &end);
@@ -288,6 +301,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "tandemd: %s\n", err);
         return 1;
     }
+    if (o.shutdown_grace_ms)
+        d.nbd.shutdown_grace_ms = o.shutdown_grace_ms;
     struct reactor_queue rq;
     if (reactor_queue_init(&rq, &d.loop) < 0) {
         fprintf(stderr, "tandemd: cannot set up the event loop\n");

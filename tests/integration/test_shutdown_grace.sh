@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # SIGTERM with a client that has stopped reading its replies: the daemon gives it the grace
-# period (TANDEM_NBD_SHUTDOWN_GRACE_MS, here 3 s; default 10 s) to take them, then drops them,
+# period (--nbd-shutdown-grace, here 3 s; default 10 s) to take them, then drops them,
 # closes the connection and exits with status 0 instead of waiting forever.
 . "$(dirname "$0")/../lib/common.sh"
-export TANDEM_NBD_SHUTDOWN_GRACE_MS=3000
-start_daemon n1
+start_daemon n1 --nbd-shutdown-grace 3
 ctl n1 volume create v --size 64M >/dev/null
 secs=$(timeout 30 /usr/bin/python3 "$(dirname "$0")/stalled_reader.py" "$T/n1/nbd.sock" "$n1_PID" 400) ||
     fail "the stalled client was never disconnected"
