@@ -60,3 +60,16 @@ wait_peer_synced() { # NODE VOL PEER [TIMEOUT]: PEER Connected with nothing left
     }
     wait_until "$t" "$peer to be in sync with $node for $vol" _wps
 }
+
+# three_nodes VOL SIZE [create args...]: n1 n2 n3 on fresh ports, VOL created on n1 with all
+# three as replicas; REPLICAS holds the --replica arguments for further volumes.
+three_nodes() {
+    local vol=$1 size=$2
+    shift 2
+    repl_ports
+    start_node n1 $P1
+    start_node n2 $P2
+    start_node n3 $P3
+    REPLICAS=(--replica n1@127.0.0.1:$P1 --replica n2@127.0.0.1:$P2 --replica n3@127.0.0.1:$P3)
+    ctl n1 volume create "$vol" --size "$size" "${REPLICAS[@]}" "$@" >/dev/null
+}

@@ -6,12 +6,7 @@
 # Zones: three tandemd processes on loopback ports.
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/repl.sh"
-repl_ports
-start_node n1 $P1
-start_node n2 $P2
-start_node n3 $P3
-ctl n1 volume create r --size 64M --replica n1@127.0.0.1:$P1 --replica n2@127.0.0.1:$P2 \
-    --replica n3@127.0.0.1:$P3 >/dev/null
+three_nodes r 64M
 qemu-io -f raw "$(nbd_uri n1 r)" -c "write -P 0x10 0 8M" >/dev/null
 wait_in_sync n1 r
 kill -STOP "$n1_PID"

@@ -5,13 +5,8 @@
 # Zones: three tandemd processes on loopback ports.
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/repl.sh"
-repl_ports
-start_node n1 $P1
-start_node n2 $P2
-start_node n3 $P3
-reps=(--replica n1@127.0.0.1:$P1 --replica n2@127.0.0.1:$P2 --replica n3@127.0.0.1:$P3)
-ctl n1 volume create hold --size 32M "${reps[@]}" >/dev/null
-ctl n1 volume create fail --size 32M "${reps[@]}" --on-no-quorum io-error >/dev/null
+three_nodes hold 32M
+ctl n1 volume create fail --size 32M "${REPLICAS[@]}" --on-no-quorum io-error >/dev/null
 qemu-io -f raw "$(nbd_uri n1 hold)" -c "write -P 0x11 0 1M" >/dev/null
 wait_in_sync n1 hold
 wait_in_sync n1 fail

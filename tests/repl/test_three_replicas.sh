@@ -5,12 +5,7 @@
 # export with a message naming the primary; status shows the replica set.
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/repl.sh"
-repl_ports
-start_node n1 $P1
-start_node n2 $P2
-start_node n3 $P3
-ctl n1 volume create r --size 96M --replica n1@127.0.0.1:$P1 --replica n2@127.0.0.1:$P2 \
-    --replica n3@127.0.0.1:$P3 >/dev/null
+three_nodes r 96M
 u1=$(rstatus n1 r | jq -r .uuid)
 assert_eq "$u1" "$(rstatus n2 r | jq -r .uuid)" "uuid on n2"
 assert_eq "$u1" "$(rstatus n3 r | jq -r .uuid)" "uuid on n3"

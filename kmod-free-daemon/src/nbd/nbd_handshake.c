@@ -140,6 +140,21 @@ static void info_block_size(struct nbd_hs *hs, uint32_t opt)
     reply(hs, opt, NBD_REP_INFO, b, sizeof(b));
 }
 
+/* The export is chosen: record it and leave option haggling. */
+static enum nbd_hs_result enter_transmission(struct nbd_hs *hs, void *exp, const char *name,
+                                             uint64_t size)
+{
+    hs->export = exp;
+    hs->export_size = size;
+    hs->tx_flags = tx_flags(hs);
+    snprintf(hs->export_name, sizeof(hs->export_name), "%s", name);
+    /* A meta context chosen for another export does not carry over (the spec's rule). */
+    if (strcmp(hs->meta_export, name) != 0)
+        hs->meta_allocation = false;
+    hs->state = HS_DONE;
+    return NBD_HS_GO;
+}
+
 static enum nbd_hs_result opt_info_go(struct nbd_hs *hs, uint32_t opt, const uint8_t *p,
                                       uint32_t len)
 {
@@ -190,15 +205,7 @@ static enum nbd_hs_result opt_info_go(struct nbd_hs *hs, uint32_t opt, const uin
     reply(hs, opt, NBD_REP_ACK, NULL, 0);
     if (opt == NBD_OPT_INFO)
         return NBD_HS_MORE;
-    hs->export = exp;
-    hs->export_size = size;
-    hs->tx_flags = tx_flags(hs);
-    snprintf(hs->export_name, sizeof(hs->export_name), "%s", name);
-    /* A meta context chosen for another export does not carry over (the spec's rule). */
-    if (strcmp(hs->meta_export, name) != 0)
-        hs->meta_allocation = false;
-    hs->state = HS_DONE;
-    return NBD_HS_GO;
+    return enter_transmission(hs, exp, name, size);
 }
 
 static void opt_meta_context(struct nbd_hs *hs, uint32_t opt, const uint8_t *p, uint32_t len)
@@ -271,18 +278,12 @@ static enum nbd_hs_result opt_export_name(struct nbd_hs *hs, const uint8_t *p, u
                  name[0] ? msg : "no default export");
         return NBD_HS_CLOSE;
     }
-    hs->export = exp;
-    hs->export_size = size;
-    hs->tx_flags = tx_flags(hs);
-    snprintf(hs->export_name, sizeof(hs->export_name), "%s", name);
-    if (strcmp(hs->meta_export, name) != 0)
-        hs->meta_allocation = false;
+    enum nbd_hs_result res = enter_transmission(hs, exp, name, size);
     bytebuf_be64(&hs->out, size);
     bytebuf_be16(&hs->out, hs->tx_flags);
     if (!(hs->client_flags & NBD_FLAG_C_NO_ZEROES))
         bytebuf_zeros(&hs->out, 124);
-    hs->state = HS_DONE;
-    return NBD_HS_GO;
+    return res;
 }
 
 static enum nbd_hs_result handle_option(struct nbd_hs *hs, uint32_t opt, const uint8_t *p,

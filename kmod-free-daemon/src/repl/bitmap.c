@@ -165,13 +165,17 @@ void bitmap_clear(struct bitmap *b, uint64_t region)
     if (region < b->n_regions && bitmap_test(b, region)) {
         b->bits[region >> 3] &= (uint8_t) ~(1u << (region & 7));
         b->count--;
-        b->dirty = true;
     }
+}
+
+void bitmap_clear_all(struct bitmap *b)
+{
+    memset(b->bits, 0, b->bytes);
+    b->count = 0;
 }
 
 void bitmap_commit(struct bitmap *b)
 {
-    b->dirty = false;
     start_commit(b);
 }
 

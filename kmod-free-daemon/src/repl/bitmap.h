@@ -42,7 +42,6 @@ struct bitmap {
     uint8_t *bits;
     size_t bytes;
     uint64_t count; /* bits set */
-    bool dirty;     /* clears not yet on disk */
 };
 
 int bitmap_open(struct bitmap *b, const char *path, uint64_t volume_bytes, struct io_engine *eng);
@@ -54,6 +53,7 @@ static inline bool bitmap_test(const struct bitmap *b, uint64_t region)
 /* Marks every region overlapping [off, off+len). */
 bool bitmap_mark(struct bitmap *b, uint64_t off, uint64_t len, struct bitmap_waiter *w);
 void bitmap_clear(struct bitmap *b, uint64_t region);
+void bitmap_clear_all(struct bitmap *b);
 void bitmap_commit(struct bitmap *b);
 /* Next set region at or after `from`, or UINT64_MAX. */
 uint64_t bitmap_next(const struct bitmap *b, uint64_t from);

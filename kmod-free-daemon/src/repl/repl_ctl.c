@@ -101,9 +101,6 @@ static void create_finish(struct repl_node *n, struct create_job *cj, bool succe
         log_info("repl", "volume %s created on %u replicas", cj->name, cj->rv->meta.n_members);
     } else {
         res = json_reply_fail("unavailable", cj->error);
-        struct vol_entry *e = cj->rv->entry;
-        (void)e;
-        n->vols = n->vols == cj->rv ? cj->rv->next : n->vols;
         for (struct rvol **pp = &n->vols; *pp; pp = &(*pp)->next)
             if (*pp == cj->rv) {
                 *pp = cj->rv->next;

@@ -173,8 +173,7 @@ struct rvol *rvol_open(struct repl_node *n, struct vol_entry *e, char *err, size
                  "volume %s: %llu regions were being written at the last stop; they "
                  "will be resynced",
                  e->name, (unsigned long long)rv->wi.count);
-        for (uint64_t r = 0; r < rv->wi.n_regions; r++)
-            bitmap_clear(&rv->wi, r);
+        bitmap_clear_all(&rv->wi);
         bitmap_commit(&rv->wi);
     }
     rv->had_quorum = true;
@@ -914,8 +913,7 @@ void rvol_tick(struct rvol *rv)
             if (i != rv->self && (rv->links[i].link != LINK_ATTACHED || rv->links[i].oos.count))
                 all = false;
         if (all) {
-            for (uint64_t r = 0; r < rv->wi.n_regions; r++)
-                bitmap_clear(&rv->wi, r);
+            bitmap_clear_all(&rv->wi);
             bitmap_commit(&rv->wi);
         }
     }

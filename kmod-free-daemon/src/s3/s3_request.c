@@ -242,7 +242,7 @@ static void wake_multi(void *multi)
 
 /* Readies r's first attempt: builds the target and settles the payload hash. Returns -1 (r->err
  * set), 0 when r can start, 1 when r went to the hash pool (S3_HASH_BUSY), or 2 when it needs
- * the pool but may_pool is 0 (r untouched, still S3_HASH_TODO). */
+ * the pool but may_pool is 0 (r untouched, still S3_HASH_QUEUED). */
 static int prepare(struct s3_client *c, struct s3_req *r, int may_pool)
 {
     int want_sha = r->src.kind != S3_SRC_NONE &&
@@ -613,7 +613,7 @@ void s3_submit(struct s3_client *c, struct s3_req *r)
     r->next = NULL;
     r->failed = 0;
     r->attempts = 0;
-    r->hstate = S3_HASH_TODO;
+    r->hstate = S3_HASH_QUEUED;
     r->hash_rc = 0;
     s3_error_clear(&r->err);
     if (c->queue_tail)
@@ -659,7 +659,7 @@ static void start_ready(struct s3_client *c)
     while (r) {
         int rc = 0;
         int free_slot = c->active < c->parallel;
-        if (r->hstate == S3_HASH_TODO && (free_slot || ahead < c->parallel))
+        if (r->hstate == S3_HASH_QUEUED && (free_slot || ahead < c->parallel))
             rc = prepare(c, r, ahead < c->parallel);
         int fail = rc < 0 || (r->hstate == S3_HASH_DONE && r->hash_rc != 0);
         int start = !fail && r->hstate == S3_HASH_DONE && free_slot;

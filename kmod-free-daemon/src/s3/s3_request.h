@@ -142,7 +142,7 @@ struct s3_req {
     struct s3_req *hnext;   /* the hash pool's link */
 };
 
-enum { S3_HASH_TODO, S3_HASH_BUSY, S3_HASH_DONE };
+enum { S3_HASH_QUEUED, S3_HASH_BUSY, S3_HASH_DONE };
 
 /* A request for method on bucket/key (key may be NULL) with a pre-encoded query (may be NULL).
  * NULL on allocation failure. */

@@ -260,21 +260,26 @@ int registry_delete(struct registry *r, const char *name, char *err, size_t errl
     return rc;
 }
 
-struct volume *registry_attach(struct registry *r, const char *name, char *err, size_t errlen)
+/* The servable entry of that name, or NULL with the reason a client is told. Lock held. */
+static struct vol_entry *find_servable(struct registry *r, const char *name, char *err,
+                                       size_t errlen)
 {
-    struct volume *v = NULL;
-    pthread_mutex_lock(&r->lock);
     struct vol_entry *e = find(r, name);
     if (!e)
         snprintf(err, errlen, "no volume named \"%s\" on this node", name);
     else if (e->broken)
         snprintf(err, errlen, "volume %s is unusable: %s", name, e->broken_reason);
-    else {
+    return e && !e->broken ? e : NULL;
+}
+
+struct volume *registry_attach(struct registry *r, const char *name, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&r->lock);
+    struct vol_entry *e = find_servable(r, name, err, errlen);
+    if (e)
         e->attached++;
-        v = &e->vol;
-    }
     pthread_mutex_unlock(&r->lock);
-    return v;
+    return e ? &e->vol : NULL;
 }
 
 void registry_detach(struct registry *r, struct volume *v)
@@ -290,19 +295,12 @@ void registry_detach(struct registry *r, struct volume *v)
 
 int registry_peek(struct registry *r, const char *name, uint64_t *size, char *err, size_t errlen)
 {
-    int rc = -1;
     pthread_mutex_lock(&r->lock);
-    struct vol_entry *e = find(r, name);
-    if (!e)
-        snprintf(err, errlen, "no volume named \"%s\" on this node", name);
-    else if (e->broken)
-        snprintf(err, errlen, "volume %s is unusable: %s", name, e->broken_reason);
-    else {
+    struct vol_entry *e = find_servable(r, name, err, errlen);
+    if (e)
         *size = e->vol.rep->sb.size;
-        rc = 0;
-    }
     pthread_mutex_unlock(&r->lock);
-    return rc;
+    return e ? 0 : -1;
 }
 
 void registry_each_name(struct registry *r, void (*fn)(const char *name, void *ctx), void *ctx)
