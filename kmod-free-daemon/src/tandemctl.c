@@ -31,6 +31,8 @@ static void usage(FILE *f)
                "  volume demote NAME\n"
                "  volume list [--json]\n"
                "  volume status NAME [--json]\n"
+               "  volume verify NAME [--json]       (on the primary; exit 1 if replicas differ)\n"
+               "  volume resolve NAME --discard-local   (on the split-brain victim)\n"
                "  volume delete NAME\n"
                "  node status [--json]\n"
                "--control defaults to $TANDEM_CONTROL.\n");
@@ -245,6 +247,72 @@ static struct json_object *request(const char *op, const char *name)
     return o;
 }
 
+static void print_verify(const char *name, struct json_object *vf)
+{
+    struct json_object *peers, *list;
+    json_object_object_get_ex(vf, "peers", &peers);
+    json_object_object_get_ex(vf, "mismatches", &list);
+    printf("verify of %s: %s of %s regions in %.1f s\n", name, jstr(vf, "regions_done"),
+           jstr(vf, "regions_total"), (double)ju64(vf, "elapsed_ms") / 1000);
+    for (size_t i = 0; peers && i < json_object_array_length(peers); i++) {
+        struct json_object *p = json_object_array_get_idx(peers, i);
+        printf("  %-12s %s regions differ, %s not compared\n", jstr(p, "node"),
+               jstr(p, "mismatched_regions"), jstr(p, "regions_not_compared"));
+    }
+    for (size_t i = 0; list && i < json_object_array_length(list); i++) {
+        struct json_object *m = json_object_array_get_idx(list, i);
+        printf("  differs: node %s region %s (offset %s, %s bytes): %s\n", jstr(m, "node"),
+               jstr(m, "region"), jstr(m, "offset"), jstr(vf, "region_bytes"), jstr(m, "action"));
+    }
+    if (strcmp(jstr(vf, "mismatches_truncated"), "true") == 0)
+        printf("  (list truncated; counts above are complete)\n");
+}
+
+/* volume verify: start the pass, then follow it in status until it ends. Exit 0 when every
+ * region matched, 1 when some differ (or it could not run). */
+static int run_verify(const char *name)
+{
+    int code = 0;
+    struct json_object *req = request("volume.verify", name);
+    struct json_object *resp = call(req, &code);
+    json_object_put(req);
+    if (!resp)
+        return code;
+    struct json_object *okv;
+    if (!json_object_object_get_ex(resp, "ok", &okv) || !json_object_get_boolean(okv)) {
+        fprintf(stderr, "tandemctl: %s\n", jstr(resp, "error"));
+        json_object_put(resp);
+        return EXIT_REFUSED;
+    }
+    json_object_put(resp);
+    for (;;) {
+        req = request("volume.status", name);
+        resp = call(req, &code);
+        json_object_put(req);
+        if (!resp)
+            return code;
+        struct json_object *vol, *vf;
+        if (!json_object_object_get_ex(resp, "volume", &vol) ||
+            !json_object_object_get_ex(vol, "verify", &vf)) {
+            fprintf(stderr, "tandemctl: the daemon reports no verify for %s\n", name);
+            json_object_put(resp);
+            return EXIT_REFUSED;
+        }
+        if (strcmp(jstr(vf, "state"), "running") != 0) {
+            int rc =
+                ju64(vf, "mismatched_regions") || ju64(vf, "local_read_errors") ? EXIT_REFUSED : 0;
+            if (want_json)
+                printf("%s\n", json_object_to_json_string_ext(vf, JSON_C_TO_STRING_PRETTY));
+            else
+                print_verify(name, vf);
+            json_object_put(resp);
+            return rc;
+        }
+        json_object_put(resp);
+        usleep(100 * 1000);
+    }
+}
+
 int main(int argc, char **argv)
 {
     control_path = getenv("TANDEM_CONTROL");
@@ -335,6 +403,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(verb, "status") == 0)
         return run(request("volume.status", name), "status");
+    if (strcmp(verb, "verify") == 0)
+        return run_verify(name);
     if (strcmp(verb, "promote") == 0 || strcmp(verb, "demote") == 0) {
         struct json_object *req =
             request(strcmp(verb, "promote") == 0 ? "volume.promote" : "volume.demote", name);

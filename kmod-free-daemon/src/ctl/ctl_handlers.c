@@ -104,12 +104,14 @@ struct json_object *ctl_handle(struct registry *reg, const struct ctl_node_info 
     bool replicated = json_object_object_get_ex(req, "replicas", &reps);
     if (info->repl &&
         ((strcmp(op, "volume.create") == 0 && replicated) || strcmp(op, "volume.promote") == 0 ||
-         strcmp(op, "volume.demote") == 0 || strcmp(op, "volume.status") == 0)) {
+         strcmp(op, "volume.demote") == 0 || strcmp(op, "volume.status") == 0 ||
+         strcmp(op, "volume.verify") == 0 || strcmp(op, "volume.resolve") == 0)) {
         if (!get_string(req, "name"))
             return json_reply_fail("invalid", "this op needs \"name\"");
         return repl_ctl(info->repl, op, req);
     }
-    if (strcmp(op, "volume.promote") == 0 || strcmp(op, "volume.demote") == 0)
+    if (strcmp(op, "volume.promote") == 0 || strcmp(op, "volume.demote") == 0 ||
+        strcmp(op, "volume.verify") == 0 || strcmp(op, "volume.resolve") == 0)
         return json_reply_fail("invalid", "volume has no replicas");
     if (strcmp(op, "volume.create") == 0)
         return volume_create(reg, req);

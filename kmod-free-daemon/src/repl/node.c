@@ -360,7 +360,8 @@ static void dispatch(struct peer *p)
         break;
     case FRAME_ACK:
     case FRAME_RS_ACK:
-        rvol_ack(p, f);
+    case FRAME_VERIFY_SUM:
+        rvol_ack(p, f, payload);
         break;
     default: {
         struct rvol *rv = rvol_by_id(n, f->volume_id);

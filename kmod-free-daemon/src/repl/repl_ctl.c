@@ -1,5 +1,6 @@
 /* Control operations on replicated volumes, run on the reactor (util/reactor_call.h):
- * create across the replica set, promote, demote, status; and the receiving side of CREATE.
+ * create across the replica set, promote, demote, status, verify; and the receiving side of
+ * CREATE.
  *
  * Create: the local replica is made first (with replication.json inside, atomically), then
  * CREATE goes to every other member (connecting to it if needed) and the call answers when all
@@ -348,21 +349,30 @@ static struct rvol *find_rvol(struct repl_node *n, const char *name)
     return NULL;
 }
 
+/* The replicated volume a job names, or NULL after finishing the job with not_found. */
+static struct rvol *job_rvol(struct reactor_job *job, const char **name)
+{
+    struct json_object *v;
+    *name = json_object_object_get_ex(job->in, "name", &v) ? json_object_get_string(v) : "";
+    struct rvol *rv = find_rvol(job->arg, *name);
+    if (!rv) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "no replicated volume named %s", *name);
+        reactor_call_finish(job, json_reply_fail("not_found", msg));
+    }
+    return rv;
+}
+
 static void job_role(struct reactor_job *job)
 {
-    struct repl_node *n = job->arg;
     struct json_object *v;
-    const char *name =
-        json_object_object_get_ex(job->in, "name", &v) ? json_object_get_string(v) : "";
+    const char *name;
     const char *op = json_object_object_get_ex(job->in, "op", &v) ? json_object_get_string(v) : "";
     bool force = json_object_object_get_ex(job->in, "force", &v) && json_object_get_boolean(v);
-    struct rvol *rv = find_rvol(n, name);
+    struct rvol *rv = job_rvol(job, &name);
     char msg[512];
-    if (!rv) {
-        snprintf(msg, sizeof(msg), "no replicated volume named %s", name);
-        reactor_call_finish(job, json_reply_fail("not_found", msg));
+    if (!rv)
         return;
-    }
     struct repl_meta *m = &rv->meta;
     if (strcmp(op, "volume.demote") == 0) {
         if (m->role == ROLE_PRIMARY) {
@@ -437,6 +447,20 @@ static void job_role(struct reactor_job *job)
     reactor_call_finish(job, json_reply_ok());
 }
 
+static void job_verify(struct reactor_job *job)
+{
+    const char *name;
+    struct rvol *rv = job_rvol(job, &name);
+    char msg[512];
+    if (!rv)
+        return;
+    if (rvol_verify_start(rv, msg, sizeof(msg)) < 0) {
+        reactor_call_finish(job, json_reply_fail("failed_precondition", msg));
+        return;
+    }
+    reactor_call_finish(job, json_reply_ok());
+}
+
 static void job_status(struct reactor_job *job)
 {
     struct repl_node *n = job->arg;
@@ -462,7 +486,9 @@ struct json_object *repl_ctl(struct repl_node *n, const char *op, struct json_ob
 {
     if (strcmp(op, "volume.create") == 0)
         return ctl_create(n, req);
-    reactor_job_fn fn = strcmp(op, "volume.status") == 0 ? job_status : job_role;
+    reactor_job_fn fn = strcmp(op, "volume.status") == 0   ? job_status
+                        : strcmp(op, "volume.verify") == 0 ? job_verify
+                                                           : job_role;
     struct json_object *res = reactor_call(n->q, fn, n, json_object_get(req), 10000);
     return res ? res : json_reply_fail("internal", "timed out waiting for the daemon");
 }

@@ -30,14 +30,14 @@ struct tx_item {
 
 enum peer_state { PEER_DOWN, PEER_CONNECTING, PEER_HELLO, PEER_UP };
 
-enum ack_kind { ACK_NONE, ACK_RIO, ACK_RESYNC, ACK_CREATE };
+enum ack_kind { ACK_NONE, ACK_RIO, ACK_RESYNC, ACK_CREATE, ACK_VERIFY };
 
 struct ack_slot {
     enum ack_kind kind;
     uint64_t seq;
-    void *ptr;       /* struct rio *, struct rvol * (resync), struct create_job * */
-    uint64_t region; /* ACK_RESYNC */
-    uint32_t len;
+    void *ptr;       /* struct rio *, struct rvol * (resync, verify), struct create_job * */
+    uint64_t region; /* ACK_RESYNC, ACK_VERIFY */
+    uint32_t len;    /* ACK_RESYNC: bytes; ACK_VERIFY: the verify slot */
 };
 
 struct peer {
@@ -112,6 +112,35 @@ struct rio {
     struct rio *next; /* free list / suspended list */
 };
 
+/* Online verify (verify.c): regions in flight and what the pass found. */
+#define VERIFY_WINDOW     4
+#define VERIFY_DIGEST     32 /* SHA-256 */
+#define VERIFY_MAX_LISTED 4096
+
+struct verify_slot {
+    bool busy;
+    uint64_t region;
+    unsigned pending, answered; /* member bits */
+    uint8_t local[VERIFY_DIGEST];
+    uint8_t peer_sum[REPL_MAX_REPLICAS][VERIFY_DIGEST];
+};
+
+struct verify_run {
+    bool running;
+    unsigned members, started_members; /* taking part now / when the pass began */
+    uint64_t next, regions_total, regions_done;
+    uint64_t started_ms, finished_ms;
+    uint64_t mismatches[REPL_MAX_REPLICAS], compared[REPL_MAX_REPLICAS];
+    uint64_t primary_suspect, local_errors;
+    struct verify_slot slots[VERIFY_WINDOW];
+    struct {
+        unsigned member;
+        uint64_t region;
+        bool primary_suspect;
+    } found[VERIFY_MAX_LISTED];
+    unsigned n_found;
+};
+
 struct rvol {
     struct repl_node *node;
     struct volume *vol;
@@ -128,6 +157,7 @@ struct rvol {
     struct rio *suspended, **suspended_tail;
     bool had_quorum;
     bool gen_pending; /* a member was lost; the next write starts a new generation */
+    struct verify_run verify;
     struct rvol *next;
 };
 
@@ -181,12 +211,27 @@ void rvol_close(struct rvol *rv);
 void rvol_peer_up(struct rvol *rv, struct peer *p);
 void rvol_peer_lost(struct rvol *rv, struct peer *p);
 void rvol_frame(struct rvol *rv, struct peer *p, const struct frame *f, void *payload);
-void rvol_ack(struct peer *p, const struct frame *f);
+/* ACK, RS_ACK, VERIFY_SUM: payload is the frame's (VERIFY_SUM: the digest), or NULL. */
+void rvol_ack(struct peer *p, const struct frame *f, const void *payload);
 void rvol_tick(struct rvol *rv);
 /* After a role change: tell in-sync peers our generation, and re-run attach with the others so
  * that a new primary resyncs whoever is behind. */
 void rvol_role_changed(struct rvol *rv);
 bool rvol_has_quorum(const struct rvol *rv);
+struct member_link *rvol_link_of(struct rvol *rv, struct peer *p);
+/* Primary: copy the member's out-of-sync regions to it (link becomes SyncSource). */
+void rvol_start_resync(struct rvol *rv, struct member_link *l);
+
+/* verify.c */
+/* Starts a pass on the primary; -1 with a message if it cannot run. */
+int rvol_verify_start(struct rvol *rv, char *msg, size_t msglen);
+void rvol_verify_tick(struct rvol *rv);
+/* A VERIFY_SUM (or a lost connection: err ECONNRESET) for the ack slot `a`. */
+void rvol_verify_answer(struct rvol *rv, struct peer *p, const struct ack_slot *a, int err,
+                        const void *sum, uint32_t sum_len);
+/* Peer side: answer a VERIFY_REQ with the digest of that range, in stream order. */
+void rvol_verify_serve(struct rvol *rv, struct peer *p, const struct frame *f);
+void rvol_verify_status(struct rvol *rv, struct json_object *out);
 uint64_t uuid_to_id(const uint8_t uuid[16]);
 void peer_fail_acks(struct peer *p);
 int frame_create_received(struct repl_node *n, struct peer *p, struct json_object *o, char *err,

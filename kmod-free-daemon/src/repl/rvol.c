@@ -43,7 +43,7 @@ struct rvol *rvol_by_name(struct repl_node *n, const char *name)
     return NULL;
 }
 
-static struct member_link *link_of(struct rvol *rv, struct peer *p)
+struct member_link *rvol_link_of(struct rvol *rv, struct peer *p)
 {
     for (unsigned i = 0; i < rv->meta.n_members; i++)
         if (i != rv->self && rv->links[i].peer == p)
@@ -236,7 +236,7 @@ void rvol_peer_up(struct rvol *rv, struct peer *p)
  * of the volume), so the peer's ATTACH may have been sent before we could take it. */
 static void send_attach(struct rvol *rv, struct peer *p, bool want_reply)
 {
-    struct member_link *l = link_of(rv, p);
+    struct member_link *l = rvol_link_of(rv, p);
     if (!l)
         return;
     char uuid[37];
@@ -326,15 +326,20 @@ static void on_attach(struct rvol *rv, struct peer *p, struct member_link *l, st
     log_info("repl", "volume %s: attached to %s (%s, %s)%s", rv->entry->name, p->name,
              role_name(l->peer_role), disk_state_name(l->peer_disk),
              rc == m->current ? ", in sync" : (we_behind ? ", we are behind" : ", it is behind"));
-    if (m->role == ROLE_PRIMARY && (rc != m->current || l->oos.count)) {
-        l->link = LINK_SYNC_SOURCE;
-        l->resync_next = 0;
-        l->resync_bytes = 0;
-        l->resync_total = l->oos.count;
-        log_info("repl", "volume %s: resync to %s: %llu regions", rv->entry->name, p->name,
-                 (unsigned long long)l->oos.count);
-        resync_pump(rv, l);
-    }
+    if (m->role == ROLE_PRIMARY && (rc != m->current || l->oos.count))
+        rvol_start_resync(rv, l);
+}
+
+void rvol_start_resync(struct rvol *rv, struct member_link *l)
+{
+    l->link = LINK_SYNC_SOURCE;
+    l->in_sync = false;
+    l->resync_next = 0;
+    l->resync_bytes = 0;
+    l->resync_total = l->oos.count;
+    log_info("repl", "volume %s: resync to %s: %llu regions", rv->entry->name, l->peer->name,
+             (unsigned long long)l->oos.count);
+    resync_pump(rv, l);
 }
 
 /* ---- write path (primary) ---- */
@@ -555,7 +560,7 @@ static void demote_local(struct rvol *rv, const char *why)
     rvol_role_changed(rv);
 }
 
-void rvol_ack(struct peer *p, const struct frame *f)
+void rvol_ack(struct peer *p, const struct frame *f, const void *payload)
 {
     struct ack_slot *s = &p->acks[f->offset % ACK_RING];
     if (s->kind == ACK_NONE || s->seq != f->offset)
@@ -569,9 +574,18 @@ void rvol_ack(struct peer *p, const struct frame *f)
         create_job_ack(p->node, ptr, p, err);
         return;
     }
+    if (kind == ACK_VERIFY) {
+        struct ack_slot a = *s;
+        a.kind = ACK_VERIFY;
+        if (f->type == FRAME_VERIFY_SUM)
+            rvol_verify_answer(ptr, p, &a, err, payload, f->payload_len);
+        else
+            rvol_verify_answer(ptr, p, &a, err ? err : EPROTO, NULL, 0);
+        return;
+    }
     if (kind == ACK_RESYNC) {
         struct rvol *rv = ptr;
-        struct member_link *l = link_of(rv, p);
+        struct member_link *l = rvol_link_of(rv, p);
         if (!l)
             return;
         l->resync_inflight--;
@@ -586,7 +600,7 @@ void rvol_ack(struct peer *p, const struct frame *f)
         return;
     }
     struct rio *r = ptr;
-    struct member_link *l = link_of(r->rv, p);
+    struct member_link *l = rvol_link_of(r->rv, p);
     if (err && l) {
         /* the peer could not write: it no longer has this data; remember it */
         log_error("repl", "volume %s: %s failed a write at %llu: %s", r->rv->entry->name, p->name,
@@ -608,13 +622,15 @@ void peer_fail_acks(struct peer *p)
         s->kind = ACK_NONE;
         if (kind == ACK_CREATE) {
             create_job_ack(p->node, s->ptr, p, ECONNRESET);
+        } else if (kind == ACK_VERIFY) {
+            rvol_verify_answer(s->ptr, p, s, ECONNRESET, NULL, 0);
         } else if (kind == ACK_RESYNC) {
-            struct member_link *l = link_of(s->ptr, p);
+            struct member_link *l = rvol_link_of(s->ptr, p);
             if (l)
                 l->resync_inflight--;
         } else {
             struct rio *r = s->ptr;
-            struct member_link *l = link_of(r->rv, p);
+            struct member_link *l = rvol_link_of(r->rv, p);
             if (l && r->outer->op != VOL_FLUSH)
                 mark_oos_rio(r, l);
             r->acks_pending--;
@@ -625,7 +641,7 @@ void peer_fail_acks(struct peer *p)
 
 void rvol_peer_lost(struct rvol *rv, struct peer *p)
 {
-    struct member_link *l = link_of(rv, p);
+    struct member_link *l = rvol_link_of(rv, p);
     if (!l)
         return;
     enum link_state was = l->link;
@@ -765,7 +781,7 @@ static void sio_done(struct vol_io *vio)
 
 static void apply(struct rvol *rv, struct peer *p, const struct frame *f, void *payload)
 {
-    struct member_link *l = link_of(rv, p);
+    struct member_link *l = rvol_link_of(rv, p);
     int refuse = 0;
     if (!l || l->link == LINK_SPLIT_BRAIN || l->link == LINK_REFUSED || l->link == LINK_DOWN)
         refuse = EPERM;
@@ -828,7 +844,7 @@ static void apply(struct rvol *rv, struct peer *p, const struct frame *f, void *
 
 void rvol_frame(struct rvol *rv, struct peer *p, const struct frame *f, void *payload)
 {
-    struct member_link *l = link_of(rv, p);
+    struct member_link *l = rvol_link_of(rv, p);
     switch (f->type) {
     case FRAME_WRITE:
     case FRAME_TRIM:
@@ -836,6 +852,11 @@ void rvol_frame(struct rvol *rv, struct peer *p, const struct frame *f, void *pa
     case FRAME_FLUSH:
     case FRAME_RS_DATA:
         apply(rv, p, f, payload);
+        return;
+    case FRAME_VERIFY_REQ:
+        if (payload)
+            bufpool_put(rv->node->pool, payload, f->payload_len);
+        rvol_verify_serve(rv, p, f);
         return;
     default:
         break;
@@ -903,6 +924,7 @@ void rvol_tick(struct rvol *rv)
     for (unsigned i = 0; i < rv->meta.n_members; i++)
         if (i != rv->self && rv->links[i].link == LINK_SYNC_SOURCE)
             resync_pump(rv, &rv->links[i]);
+    rvol_verify_tick(rv);
     /* Write intent is cleared once nothing is in flight and every member is attached and in
      * sync: then no region can differ anywhere. Only after 5 s without writes, because every
      * clear makes the next first write to each region wait for a bitmap commit. */
@@ -1010,4 +1032,5 @@ void repl_status_json(struct rvol *rv, struct json_object *out)
     }
     json_object_object_add(out, "replicas", arr);
     json_object_object_add(out, "split_brain", json_object_new_boolean(split));
+    rvol_verify_status(rv, out);
 }
