@@ -27,7 +27,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: tandemctl [--control PATH] [--json] COMMAND\n"
                "  volume create NAME --size SIZE     (SIZE like 256M, 10G)\n"
                "         [--replica NODE@HOST:PORT ...] [--on-no-quorum suspend|io-error]\n"
-               "  volume promote NAME [--force]\n"
+               "  volume promote NAME [--force [--no-quorum]]   (--no-quorum: the other zones\n"
+               "         are lost for good; writing alone risks a split brain)\n"
                "  volume demote NAME\n"
                "  volume list [--json]\n"
                "  volume status NAME [--json]\n"
@@ -164,8 +165,10 @@ static void print_status(struct json_object *v)
                strcmp(jstr(v, "suspended_writes"), "true") == 0 ? " (writes suspended)" : "");
         if (strcmp(jstr(v, "split_brain"), "true") == 0)
             printf("!!! SPLIT BRAIN on %s: replicas diverged and exchange nothing. Choose the "
-                   "victim by hand (volume resolve is not implemented yet) !!!\n",
-                   jstr(v, "name"));
+                   "victim and run there: tandemctl volume resolve %s --discard-local !!!\n",
+                   jstr(v, "name"), jstr(v, "name"));
+        if (strcmp(jstr(v, "quorum_override"), "true") == 0)
+            printf("!!! writing WITHOUT QUORUM by operator override !!!\n");
         printf("replicas:\n  %-12s %-10s %-10s %-12s %-14s %s\n", "NODE", "ZONE", "ROLE", "DISK",
                "CONNECTION", "RESYNC");
         for (size_t i = 0; i < json_object_array_length(reps); i++) {
@@ -321,7 +324,7 @@ int main(int argc, char **argv)
     const char *size_arg = NULL, *no_quorum = NULL;
     const char *replicas[8];
     int nrep = 0;
-    bool force = false;
+    bool force = false, no_quorum_override = false, discard_local = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--control") == 0 && i + 1 < argc)
@@ -332,6 +335,10 @@ int main(int argc, char **argv)
             want_json = true;
         else if (strcmp(a, "--force") == 0)
             force = true;
+        else if (strcmp(a, "--no-quorum") == 0)
+            no_quorum_override = true;
+        else if (strcmp(a, "--discard-local") == 0)
+            discard_local = true;
         else if (strcmp(a, "--replica") == 0 && i + 1 < argc) {
             if (nrep == 8)
                 return die_usage("too many --replica");
@@ -405,11 +412,23 @@ int main(int argc, char **argv)
         return run(request("volume.status", name), "status");
     if (strcmp(verb, "verify") == 0)
         return run_verify(name);
+    if (strcmp(verb, "resolve") == 0) {
+        if (!discard_local)
+            return die_usage("volume resolve needs --discard-local (on the split-brain victim)");
+        struct json_object *req = request("volume.resolve", name);
+        json_object_object_add(req, "discard_local", json_object_new_boolean(1));
+        int rc = run(req, "resolve");
+        if (rc == 0 && !want_json)
+            printf("volume %s: local changes discarded; resyncing from the other side\n", name);
+        return rc;
+    }
     if (strcmp(verb, "promote") == 0 || strcmp(verb, "demote") == 0) {
         struct json_object *req =
             request(strcmp(verb, "promote") == 0 ? "volume.promote" : "volume.demote", name);
         if (force)
             json_object_object_add(req, "force", json_object_new_boolean(1));
+        if (no_quorum_override)
+            json_object_object_add(req, "no_quorum", json_object_new_boolean(1));
         int rc = run(req, "role");
         if (rc == 0 && !want_json)
             printf("volume %s is now %s here\n", name,

@@ -369,6 +369,8 @@ static void job_role(struct reactor_job *job)
     const char *name;
     const char *op = json_object_object_get_ex(job->in, "op", &v) ? json_object_get_string(v) : "";
     bool force = json_object_object_get_ex(job->in, "force", &v) && json_object_get_boolean(v);
+    bool no_quorum =
+        json_object_object_get_ex(job->in, "no_quorum", &v) && json_object_get_boolean(v);
     struct rvol *rv = job_rvol(job, &name);
     char msg[512];
     if (!rv)
@@ -392,6 +394,18 @@ static void job_role(struct reactor_job *job)
         return;
     }
     /* promote */
+    if (no_quorum && !force) {
+        reactor_call_finish(job, json_reply_fail("invalid", "--no-quorum needs --force"));
+        return;
+    }
+    if (no_quorum && !rvol_has_quorum(rv)) {
+        /* Disaster recovery: the operator knows the other zones are gone for good. */
+        rv->quorum_override = true;
+        log_error("repl",
+                  "volume %s: operator override: writing WITHOUT QUORUM until quorum returns; "
+                  "if other replicas are alive and write too, this makes a split brain",
+                  name);
+    }
     if (m->role == ROLE_PRIMARY) {
         reactor_call_finish(job, json_reply_ok());
         return;
@@ -402,7 +416,7 @@ static void job_role(struct reactor_job *job)
         reactor_call_finish(job, json_reply_fail("failed_precondition", msg));
         return;
     }
-    if (!rvol_has_quorum(rv)) {
+    if (!rvol_may_write(rv)) {
         snprintf(msg, sizeof(msg),
                  "cannot promote %s: no quorum (a majority of the %u "
                  "replicas must be connected)",
@@ -461,6 +475,27 @@ static void job_verify(struct reactor_job *job)
     reactor_call_finish(job, json_reply_ok());
 }
 
+static void job_resolve(struct reactor_job *job)
+{
+    const char *name;
+    struct rvol *rv = job_rvol(job, &name);
+    char msg[512];
+    if (!rv)
+        return;
+    struct json_object *v;
+    if (!json_object_object_get_ex(job->in, "discard_local", &v) || !json_object_get_boolean(v)) {
+        reactor_call_finish(job, json_reply_fail("invalid",
+                                                 "resolve needs --discard-local (run it on the "
+                                                 "replica whose changes are to be thrown away)"));
+        return;
+    }
+    if (rvol_discard_local(rv, msg, sizeof(msg)) < 0) {
+        reactor_call_finish(job, json_reply_fail("failed_precondition", msg));
+        return;
+    }
+    reactor_call_finish(job, json_reply_ok());
+}
+
 static void job_status(struct reactor_job *job)
 {
     struct repl_node *n = job->arg;
@@ -486,9 +521,10 @@ struct json_object *repl_ctl(struct repl_node *n, const char *op, struct json_ob
 {
     if (strcmp(op, "volume.create") == 0)
         return ctl_create(n, req);
-    reactor_job_fn fn = strcmp(op, "volume.status") == 0   ? job_status
-                        : strcmp(op, "volume.verify") == 0 ? job_verify
-                                                           : job_role;
+    reactor_job_fn fn = strcmp(op, "volume.status") == 0    ? job_status
+                        : strcmp(op, "volume.verify") == 0  ? job_verify
+                        : strcmp(op, "volume.resolve") == 0 ? job_resolve
+                                                            : job_role;
     struct json_object *res = reactor_call(n->q, fn, n, json_object_get(req), 10000);
     return res ? res : json_reply_fail("internal", "timed out waiting for the daemon");
 }

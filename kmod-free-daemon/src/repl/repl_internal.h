@@ -104,6 +104,7 @@ struct rio {
     struct vol_io *outer;
     struct vol_io inner;
     unsigned acks_pending;
+    unsigned acked_ok;        /* peers that acknowledged without error */
     unsigned persist_pending; /* out-of-sync marks not yet durable */
     struct bitmap_waiter wiw; /* write intent durable -> issue the write */
     struct oos_waiter oosw[REPL_MAX_REPLICAS];
@@ -157,6 +158,10 @@ struct rvol {
     struct rio *suspended, **suspended_tail;
     bool had_quorum;
     bool gen_pending; /* a member was lost; the next write starts a new generation */
+    /* The operator said "write without quorum" (promote --force --no-quorum): held until quorum
+     * is seen again, never persisted. The one way two sides can both write (split brain). */
+    bool quorum_override;
+    uint64_t eio_no_majority; /* writes failed because too few replicas had them */
     struct verify_run verify;
     struct rvol *next;
 };
@@ -218,6 +223,12 @@ void rvol_tick(struct rvol *rv);
  * that a new primary resyncs whoever is behind. */
 void rvol_role_changed(struct rvol *rv);
 bool rvol_has_quorum(const struct rvol *rv);
+/* Quorum, or the operator's override of it. */
+bool rvol_may_write(const struct rvol *rv);
+/* On the split-brain victim: forget local changes since the split and become a resync target
+ * of the other side (the union of both sides' changed regions is copied). -1 and a message
+ * if this node is not in split brain or still has clients. */
+int rvol_discard_local(struct rvol *rv, char *msg, size_t msglen);
 struct member_link *rvol_link_of(struct rvol *rv, struct peer *p);
 /* Primary: copy the member's out-of-sync regions to it (link becomes SyncSource). */
 void rvol_start_resync(struct rvol *rv, struct member_link *l);

@@ -70,6 +70,11 @@ bool rvol_has_quorum(const struct rvol *rv)
     return 2 * up > rv->meta.n_members;
 }
 
+bool rvol_may_write(const struct rvol *rv)
+{
+    return rv->quorum_override || rvol_has_quorum(rv);
+}
+
 static void save_meta(struct rvol *rv)
 {
     char err[256];
@@ -368,8 +373,22 @@ static void rio_maybe_complete(struct rio *r)
         return;
     struct rvol *rv = r->rv;
     struct vol_io *outer = r->outer;
-    if (outer->op != VOL_FLUSH)
+    if (outer->op != VOL_FLUSH) {
         rv->writes_inflight--;
+        /* Acknowledged means on a majority. Peers lost while the write was in flight leave it
+         * on too few replicas: the majority may already have promoted another primary, which
+         * would resync this region away, so the client must not hear "done". */
+        unsigned have = (r->error ? 0 : 1) + r->acked_ok;
+        if (!r->error && 2 * have <= rv->meta.n_members && !rv->quorum_override) {
+            r->error = EIO;
+            if (rv->eio_no_majority++ % 1000 == 0)
+                log_error("repl",
+                          "volume %s: a write at %llu reached %u of %u replicas (quorum lost "
+                          "while it was in flight): failed with EIO (%llu so far)",
+                          rv->entry->name, (unsigned long long)outer->off, have, rv->meta.n_members,
+                          (unsigned long long)rv->eio_no_majority);
+        }
+    }
     outer->error = r->error;
     rio_put(rv->node, r);
     outer->done(outer);
@@ -523,7 +542,7 @@ void repl_submit(struct rvol *rv, struct vol_io *vio)
     r->outer = vio;
     /* A FLUSH changes no data: it only makes writes already acknowledged (by every replica
      * attached at the time) durable, so it needs no quorum and must not hang a client's close. */
-    if (vio->op != VOL_FLUSH && !rvol_has_quorum(rv)) {
+    if (vio->op != VOL_FLUSH && !rvol_may_write(rv)) {
         if (rv->meta.io_error_on_no_quorum) {
             rio_put(rv->node, r);
             vio->error = EIO;
@@ -607,6 +626,8 @@ void rvol_ack(struct peer *p, const struct frame *f, const void *payload)
                   (unsigned long long)r->outer->off, strerror(err));
         mark_oos_rio(r, l);
         l->peer_disk = DISK_OUTDATED;
+    } else if (!err) {
+        r->acked_ok++;
     }
     r->acks_pending--;
     rio_maybe_complete(r);
@@ -897,6 +918,11 @@ void rvol_frame(struct rvol *rv, struct peer *p, const struct frame *f, void *pa
         if (l->link == LINK_SYNC_TARGET)
             l->link = LINK_ATTACHED;
         l->peer_role = ROLE_PRIMARY;
+        /* We now hold exactly the source's data: nothing of ours is missing there. */
+        if (l->oos.count) {
+            bitmap_clear_all(&l->oos);
+            bitmap_commit(&l->oos);
+        }
         save_meta(rv);
         break;
     default:
@@ -911,7 +937,11 @@ void rvol_tick(struct rvol *rv)
         rv->had_quorum = true;
         log_info("repl", "volume %s: quorum regained", rv->entry->name);
     }
-    if (q && rv->suspended && rv->meta.role == ROLE_PRIMARY) {
+    if (q && rv->quorum_override) {
+        rv->quorum_override = false;
+        log_info("repl", "volume %s: quorum is back; the no-quorum override ends", rv->entry->name);
+    }
+    if ((q || rv->quorum_override) && rv->suspended && rv->meta.role == ROLE_PRIMARY) {
         struct rio *list = rv->suspended;
         rv->suspended = NULL;
         rv->suspended_tail = &rv->suspended;
@@ -939,6 +969,58 @@ void rvol_tick(struct rvol *rv)
             bitmap_commit(&rv->wi);
         }
     }
+}
+
+/* ---- split brain ---- */
+
+int rvol_discard_local(struct rvol *rv, char *msg, size_t msglen)
+{
+    struct repl_meta *m = &rv->meta;
+    struct member_link *survivor = NULL;
+    for (unsigned i = 0; i < m->n_members; i++)
+        if (i != rv->self && rv->links[i].link == LINK_SPLIT_BRAIN && !survivor)
+            survivor = &rv->links[i];
+    if (!survivor) {
+        snprintf(msg, msglen,
+                 "volume %s is not in split brain with any connected replica; nothing to "
+                 "resolve",
+                 rv->entry->name);
+        return -1;
+    }
+    if (m->role == ROLE_PRIMARY && rv->entry->attached) {
+        snprintf(msg, msglen, "volume %s has %u attached clients here; detach them first",
+                 rv->entry->name, rv->entry->attached);
+        return -1;
+    }
+    /* Go back to the generation both sides last shared (where we began recording what the
+     * survivor missed): the survivor then sees us as behind, resyncs its own changes since
+     * then, and takes the regions we changed from our ATTACH's dirty list, so the union of
+     * both sides' changes is copied over ours. */
+    uint64_t base = survivor->m->bitmap_base;
+    log_warn("repl",
+             "volume %s: split brain resolved by discarding this node's changes since "
+             "generation %016llx; %s becomes the resync source",
+             rv->entry->name, (unsigned long long)base, survivor->m->node);
+    m->role = ROLE_SECONDARY;
+    m->disk = DISK_OUTDATED;
+    m->current = base;
+    m->history[0] = m->history[1] = 0;
+    rv->gen_pending = false;
+    rv->quorum_override = false;
+    save_meta(rv);
+    fail_suspended(rv);
+    for (unsigned i = 0; i < m->n_members; i++) {
+        struct member_link *l = &rv->links[i];
+        if (i == rv->self)
+            continue;
+        if (l->link == LINK_SPLIT_BRAIN)
+            l->link = LINK_DOWN;
+        if (l->peer->state == PEER_UP) {
+            send_gens(rv, l->peer, FRAME_ROLE);
+            send_attach(rv, l->peer, true);
+        }
+    }
+    return 0;
 }
 
 /* ---- what frontends and status see ---- */
@@ -993,6 +1075,7 @@ void repl_status_json(struct rvol *rv, struct json_object *out)
     json_object_object_add(out, "quorum", json_object_new_boolean(rvol_has_quorum(rv)));
     json_object_object_add(out, "generation", json_hex_u64(rv->meta.current));
     json_object_object_add(out, "suspended_writes", json_object_new_boolean(rv->suspended != NULL));
+    json_object_object_add(out, "quorum_override", json_object_new_boolean(rv->quorum_override));
     bool split = false;
     struct json_object *arr = json_object_new_array();
     for (unsigned i = 0; i < rv->meta.n_members; i++) {
