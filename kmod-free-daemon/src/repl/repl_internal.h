@@ -104,7 +104,7 @@ struct rio {
     struct vol_io *outer;
     struct vol_io inner;
     unsigned acks_pending;
-    unsigned acked_ok;        /* peers that acknowledged without error */
+    unsigned acked_mask;      /* members that acknowledged without error */
     unsigned persist_pending; /* out-of-sync marks not yet durable */
     struct bitmap_waiter wiw; /* write intent durable -> issue the write */
     struct oos_waiter oosw[REPL_MAX_REPLICAS];
@@ -156,6 +156,7 @@ struct rvol {
     unsigned writes_inflight;
     uint64_t last_write_ms;
     struct rio *suspended, **suspended_tail;
+    struct rio *held; /* done everywhere they could be, but not yet on a majority (§5) */
     bool had_quorum;
     bool gen_pending; /* a member was lost; the next write starts a new generation */
     /* The operator said "write without quorum" (promote --force --no-quorum): held until quorum

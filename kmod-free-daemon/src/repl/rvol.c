@@ -367,31 +367,87 @@ static void rio_put(struct repl_node *n, struct rio *r)
     n->free_rio = r;
 }
 
+/* Members holding the write now: this node if its write succeeded, peers that acked it, and
+ * peers that have since been resynced over all of its regions. */
+static bool rio_on_majority(struct rio *r)
+{
+    struct rvol *rv = r->rv;
+    unsigned have = r->error ? 0 : 1;
+    uint64_t lo = r->outer->off >> REGION_SHIFT;
+    uint64_t hi = (r->outer->off + (r->outer->len ? r->outer->len : 1) - 1) >> REGION_SHIFT;
+    for (unsigned i = 0; i < rv->meta.n_members; i++) {
+        struct member_link *l = &rv->links[i];
+        if (i == rv->self)
+            continue;
+        if (r->acked_mask & (1u << i)) {
+            have++;
+            continue;
+        }
+        if (!l->peer || l->peer->state != PEER_UP ||
+            (l->link != LINK_ATTACHED && l->link != LINK_SYNC_SOURCE))
+            continue;
+        bool clean = true;
+        for (uint64_t g = lo; g <= hi && clean; g++)
+            clean = !bitmap_test(&l->oos, g);
+        have += clean;
+    }
+    return 2 * have > rv->meta.n_members;
+}
+
+static void rio_complete(struct rio *r)
+{
+    struct rvol *rv = r->rv;
+    struct vol_io *outer = r->outer;
+    if (outer->op != VOL_FLUSH)
+        rv->writes_inflight--;
+    outer->error = r->error;
+    rio_put(rv->node, r);
+    outer->done(outer);
+}
+
 static void rio_maybe_complete(struct rio *r)
 {
     if (!r->local_done || r->acks_pending || r->persist_pending)
         return;
     struct rvol *rv = r->rv;
-    struct vol_io *outer = r->outer;
-    if (outer->op != VOL_FLUSH) {
-        rv->writes_inflight--;
-        /* Acknowledged means on a majority. Peers lost while the write was in flight leave it
-         * on too few replicas: the majority may already have promoted another primary, which
-         * would resync this region away, so the client must not hear "done". */
-        unsigned have = (r->error ? 0 : 1) + r->acked_ok;
-        if (!r->error && 2 * have <= rv->meta.n_members && !rv->quorum_override) {
+    /* Acknowledged means on a majority. Peers lost while the write was in flight can leave it
+     * on too few replicas; the majority may then have promoted another primary that would
+     * resync the region away, so the client must not hear "done" yet: the write is held until
+     * a majority has it again (resynced), or fails with EIO (io-error policy, or demotion). */
+    if (r->outer->op != VOL_FLUSH && !r->error && !rv->quorum_override && !rio_on_majority(r)) {
+        if (rv->eio_no_majority++ % 1000 == 0)
+            log_error("repl",
+                      "volume %s: a write at %llu is on too few replicas (quorum lost while it "
+                      "was in flight): %s",
+                      rv->entry->name, (unsigned long long)r->outer->off,
+                      rv->meta.io_error_on_no_quorum ? "failed with EIO"
+                                                     : "held until a majority has it");
+        if (rv->meta.io_error_on_no_quorum) {
             r->error = EIO;
-            if (rv->eio_no_majority++ % 1000 == 0)
-                log_error("repl",
-                          "volume %s: a write at %llu reached %u of %u replicas (quorum lost "
-                          "while it was in flight): failed with EIO (%llu so far)",
-                          rv->entry->name, (unsigned long long)outer->off, have, rv->meta.n_members,
-                          (unsigned long long)rv->eio_no_majority);
+        } else {
+            r->next = rv->held;
+            rv->held = r;
+            return;
         }
     }
-    outer->error = r->error;
-    rio_put(rv->node, r);
-    outer->done(outer);
+    rio_complete(r);
+}
+
+/* Tick: release held writes that a majority now has; fail them on a node no longer primary. */
+static void release_held(struct rvol *rv)
+{
+    struct rio **pp = &rv->held;
+    while (*pp) {
+        struct rio *r = *pp;
+        if (rv->meta.role != ROLE_PRIMARY)
+            r->error = EIO;
+        else if (!rio_on_majority(r)) {
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        rio_complete(r);
+    }
 }
 
 static void rio_local_done(struct vol_io *inner)
@@ -559,6 +615,7 @@ void repl_submit(struct rvol *rv, struct vol_io *vio)
 
 static void fail_suspended(struct rvol *rv)
 {
+    release_held(rv); /* no longer primary: they fail */
     while (rv->suspended) {
         struct rio *r = rv->suspended;
         rv->suspended = r->next;
@@ -626,8 +683,8 @@ void rvol_ack(struct peer *p, const struct frame *f, const void *payload)
                   (unsigned long long)r->outer->off, strerror(err));
         mark_oos_rio(r, l);
         l->peer_disk = DISK_OUTDATED;
-    } else if (!err) {
-        r->acked_ok++;
+    } else if (!err && l) {
+        r->acked_mask |= 1u << (unsigned)(l - r->rv->links);
     }
     r->acks_pending--;
     rio_maybe_complete(r);
@@ -955,6 +1012,7 @@ void rvol_tick(struct rvol *rv)
         if (i != rv->self && rv->links[i].link == LINK_SYNC_SOURCE)
             resync_pump(rv, &rv->links[i]);
     rvol_verify_tick(rv);
+    release_held(rv);
     /* Write intent is cleared once nothing is in flight and every member is attached and in
      * sync: then no region can differ anywhere. Only after 5 s without writes, because every
      * clear makes the next first write to each region wait for a bitmap commit. */
