@@ -27,15 +27,11 @@ static void usage(FILE *f)
     fprintf(f, "usage: tandemctl [--control PATH] [--json] COMMAND\n"
                "  volume create NAME --size SIZE     (SIZE like 256M, 10G)\n"
                "         [--replica NODE@HOST:PORT ...] [--on-no-quorum suspend|io-error]\n"
-               "  volume promote NAME [--force [--no-quorum]]   (--no-quorum: the other zones\n"
-               "         are lost for good; writing alone risks a split brain)\n"
-               "  volume demote NAME\n"
-               "  volume list [--json]\n"
-               "  volume status NAME [--json]\n"
-               "  volume verify NAME [--json]       (on the primary; exit 1 if replicas differ)\n"
+               "  volume promote NAME [--force [--no-quorum]] | demote NAME\n"
+               "  volume list | status NAME | delete NAME\n"
+               "  volume verify NAME       (on the primary; exit 1 if replicas differ)\n"
                "  volume resolve NAME --discard-local   (on the split-brain victim)\n"
-               "  volume delete NAME\n"
-               "  node status [--json]\n"
+               "  node status\n"
                "--control defaults to $TANDEM_CONTROL.\n");
 }
 
