@@ -18,7 +18,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
             -Wno-missing-field-initializers -Wno-format-truncation
 CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE -g -I$(SRC) -I/usr/include/libxml2 $(WARN) -MMD -MP
 CFLAGS   ?= -O2
-LIBS     := -luring -laio -ljson-c -lcurl -lcrypto -lxml2 -lzstd -lpthread
+LIBS     := -luring -laio -ljson-c -lcurl -lssl -lcrypto -lxml2 -lzstd -lpthread
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 MODULES  := util io store vol nbd ctl repl s3

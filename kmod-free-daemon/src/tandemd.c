@@ -32,6 +32,9 @@
 
 struct options {
     const char *data_dir, *node, *zone, *listen, *control, *nbd;
+    const char *tls_cert, *tls_key, *tls_ca;
+    unsigned resync_rate_mbps; /* 0: unlimited */
+    bool resync_rate_set;
     enum io_engine_kind engine;
     enum cache_mode cache;
     unsigned handshake_timeout_ms;
@@ -57,7 +60,8 @@ static void usage(FILE *f)
                "               [--control PATH] [--nbd PATH|HOST:PORT]\n"
                "               [--io-engine auto|io_uring|aio] [--cache none|writeback]\n"
                "               [--nbd-handshake-timeout SECONDS] [--nbd-shutdown-grace SECONDS]\n"
-               "               [--peer-timeout SECONDS]\n"
+               "               [--peer-timeout SECONDS] [--resync-rate MB/s]\n"
+               "               [--tls-cert FILE --tls-key FILE --tls-ca FILE]\n"
                "               [--verbose]\n"
                "defaults: --control DIR/control.sock, --nbd DIR/nbd.sock, --io-engine auto, "
                "--cache none\n");
@@ -80,6 +84,10 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"nbd-handshake-timeout", required_argument, NULL, 'H'},
         {"peer-timeout", required_argument, NULL, 'P'},
         {"nbd-shutdown-grace", required_argument, NULL, 'G'},
+        {"tls-cert", required_argument, NULL, 'T'},
+        {"tls-key", required_argument, NULL, 'K'},
+        {"tls-ca", required_argument, NULL, 'A'},
+        {"resync-rate", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     o->zone = "default";
@@ -125,6 +133,28 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'v':
             o->verbose = true;
             break;
+        case 'T':
+            o->tls_cert = optarg;
+            break;
+        case 'K':
+            o->tls_key = optarg;
+            break;
+        case 'A':
+            o->tls_ca = optarg;
+            break;
+        case 'R': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || end == optarg || v > 100000) {
+                fprintf(stderr,
+                        "tandemd: --resync-rate wants MB/s, 0 (unlimited) to 100000 (got %s)\n",
+                        optarg);
+                return -1;
+            }
+            o->resync_rate_mbps = (unsigned)v;
+            o->resync_rate_set = true;
+            break;
+        }
         case 'G': {
             char *end;
             double s = strtod(optarg, &end);
@@ -170,6 +200,14 @@ static int parse_args(int argc, char **argv, struct options *o)
     }
     if (optind < argc) {
         fprintf(stderr, "tandemd: unexpected argument %s\n", argv[optind]);
+        return -1;
+    }
+    if ((o->tls_cert || o->tls_key || o->tls_ca) && !(o->tls_cert && o->tls_key && o->tls_ca)) {
+        fprintf(stderr, "tandemd: TLS needs all of --tls-cert, --tls-key and --tls-ca\n");
+        return -1;
+    }
+    if (o->tls_cert && !o->listen) {
+        fprintf(stderr, "tandemd: --tls-* secure the peer listener: give --listen too\n");
         return -1;
     }
     if (!o->data_dir || !o->node) {
@@ -308,8 +346,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "tandemd: cannot set up the event loop\n");
         return 1;
     }
-    struct repl_config rc = {
-        .node = o.node, .zone = o.zone, .listen = o.listen, .peer_timeout_ms = o.peer_timeout_ms};
+    struct repl_config rc = {.node = o.node,
+                             .zone = o.zone,
+                             .listen = o.listen,
+                             .peer_timeout_ms = o.peer_timeout_ms,
+                             .tls_cert = o.tls_cert,
+                             .tls_key = o.tls_key,
+                             .tls_ca = o.tls_ca,
+                             .resync_rate_mbps =
+                                 o.resync_rate_set ? o.resync_rate_mbps : REPL_DEFAULT_RESYNC_MBPS};
     struct repl_node *repl =
         repl_node_create(&d.loop, &d.reg, d.eng, &d.pool, &rq, &rc, err, sizeof(err));
     if (!repl) {

@@ -10,6 +10,7 @@
 
 #include "util/log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -25,7 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TICK_MS 100
+#define TICK_MS         100
+#define TLS_STAGE_BYTES (256u * 1024)
 
 uint64_t repl_now_ms(void)
 {
@@ -67,6 +69,21 @@ struct peer *peer_get(struct repl_node *n, const char *name, const char *addr)
     p->next = n->peers;
     n->peers = p;
     return p;
+}
+
+bool repl_resync_take(struct repl_node *n, uint64_t bytes)
+{
+    if (!n->rs_rate)
+        return true;
+    uint64_t now = repl_now_ms();
+    n->rs_tokens += (double)n->rs_rate * (double)(now - n->rs_refill_ms) / 1000.0;
+    if (n->rs_tokens > (double)n->rs_burst)
+        n->rs_tokens = (double)n->rs_burst;
+    n->rs_refill_ms = now;
+    if (n->rs_tokens < (double)bytes)
+        return false; /* the next tick, or the next resync ack, tries again */
+    n->rs_tokens -= (double)bytes;
+    return true;
 }
 
 static void mark_dirty(struct peer *p)
@@ -132,9 +149,54 @@ static void tx_free(struct repl_node *n, struct tx_item *t)
     n->free_tx = t;
 }
 
+static ssize_t peer_read(struct peer *p, void *buf, size_t len)
+{
+    return p->ssl ? tls_read(p->ssl, buf, len) : read(p->fd, buf, len);
+}
+
+static bool tls_stage_pending(const struct peer *p)
+{
+    return p->stage_off < p->stage_len;
+}
+
+static ssize_t tls_stage_flush(struct peer *p)
+{
+    while (p->stage_off < p->stage_len) {
+        ssize_t w = tls_write(p->ssl, p->tls_stage + p->stage_off, p->stage_len - p->stage_off);
+        if (w < 0)
+            return -1;
+        p->stage_off += (size_t)w;
+    }
+    p->stage_off = p->stage_len = 0;
+    return 0;
+}
+
+/* writev(2) for a TLS connection: copies what fits into the stage and sends it; returns the
+ * bytes taken from iov (they are the stage's now), or -1 with errno (EAGAIN: stage still full). */
+static ssize_t tls_writev(struct peer *p, const struct iovec *iov, int cnt)
+{
+    if (tls_stage_flush(p) < 0)
+        return -1;
+    if (!p->tls_stage && !(p->tls_stage = malloc(TLS_STAGE_BYTES))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    size_t took = 0;
+    for (int i = 0; i < cnt && took < TLS_STAGE_BYTES; i++) {
+        size_t c =
+            iov[i].iov_len < TLS_STAGE_BYTES - took ? iov[i].iov_len : TLS_STAGE_BYTES - took;
+        memcpy(p->tls_stage + took, iov[i].iov_base, c);
+        took += c;
+    }
+    p->stage_len = took;
+    if (tls_stage_flush(p) < 0 && errno != EAGAIN)
+        return -1;
+    return (ssize_t)took;
+}
+
 static bool flush_peer(struct peer *p)
 {
-    while (p->tx_head) {
+    while (p->tx_head || (p->ssl && tls_stage_pending(p))) {
         struct iovec iov[64];
         int cnt = 0;
         size_t skip = p->tx_sent;
@@ -152,7 +214,7 @@ static bool flush_peer(struct peer *p)
             }
             skip = 0;
         }
-        ssize_t w = writev(p->fd, iov, cnt);
+        ssize_t w = p->ssl ? tls_writev(p, iov, cnt) : writev(p->fd, iov, cnt);
         if (w < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 break;
@@ -176,7 +238,8 @@ static bool flush_peer(struct peer *p)
         }
         p->tx_sent = left;
     }
-    loop_mod(p->node->loop, &p->w, EPOLLIN | (p->tx_head ? EPOLLOUT : 0));
+    bool more = p->tx_head || (p->ssl && tls_stage_pending(p));
+    loop_mod(p->node->loop, &p->w, EPOLLIN | (more ? EPOLLOUT : 0));
     return true;
 }
 
@@ -192,15 +255,59 @@ static void flush_dirty(void *arg)
     }
 }
 
+/* Closes the connection's socket and TLS session; the peer keeps its identity. */
+static void peer_close_fd(struct peer *p)
+{
+    loop_del(p->node->loop, &p->w);
+    tls_free(p->ssl);
+    p->ssl = NULL;
+    p->stage_len = p->stage_off = 0;
+    close(p->fd);
+    p->fd = -1;
+}
+
+static void peer_drop_as(struct peer *p, const char *why, bool refused);
+
 void peer_drop(struct peer *p, const char *why)
+{
+    peer_drop_as(p, why, false);
+}
+
+/* A connection that never got as far as frames: TLS refused it, or it said nothing. */
+static void peer_refuse(struct peer *p, const char *why)
+{
+    peer_drop_as(p, why, true);
+}
+
+static void peer_drop_as(struct peer *p, const char *why, bool refused)
 {
     if (p->fd < 0)
         return;
     struct repl_node *n = p->node;
-    log_warn("repl", "peer %s (%s) lost: %s", p->name[0] ? p->name : "?", p->addr, why);
-    loop_del(n->loop, &p->w);
-    close(p->fd);
-    p->fd = -1;
+    if (refused) {
+        /* Retries come every 500 ms: log the first refusal of a named peer until it connects,
+         * and an inbound one unless the same reason was logged in the last 10 s. */
+        uint64_t now = repl_now_ms();
+        if (p->name[0] && !p->connect_failed) {
+            log_warn("repl", "peer %s (%s) refused before any frame was read: %s (retrying)",
+                     p->name, p->addr, why);
+        } else if (!p->name[0] && (now - n->inbound_refusal_ms >= 10000 ||
+                                   strncmp(why, n->inbound_refusal_why,
+                                           sizeof(n->inbound_refusal_why) - 1) != 0)) {
+            log_warn("repl", "peer ? (%s) refused before any frame was read: %s", p->addr, why);
+            if (n->inbound_refusals_quiet)
+                log_warn("repl", "(%u more inbound refusals were not logged)",
+                         n->inbound_refusals_quiet);
+            n->inbound_refusal_ms = now;
+            snprintf(n->inbound_refusal_why, sizeof(n->inbound_refusal_why), "%s", why);
+            n->inbound_refusals_quiet = 0;
+        } else if (!p->name[0]) {
+            n->inbound_refusals_quiet++;
+        }
+        p->connect_failed = true;
+    } else
+        log_warn("repl", "peer %s (%s) lost: %s", p->name[0] ? p->name : "?", p->addr, why);
+    peer_close_fd(p);
     bool was_up = p->state == PEER_UP;
     p->state = PEER_DOWN;
     while (p->tx_head) {
@@ -261,6 +368,13 @@ static void on_hello(struct peer *p, struct json_object *o)
         peer_drop(p, "HELLO without a valid node name");
         return;
     }
+    if (p->ssl && !tls_peer_is(p->ssl, name)) {
+        char why[160];
+        snprintf(why, sizeof(why), "its certificate is not issued for node %s, which it claims",
+                 name);
+        peer_refuse(p, why);
+        return;
+    }
     struct peer *real = p;
     if (!p->outbound) {
         /* inbound: move the connection onto the named peer; newest connection wins */
@@ -273,6 +387,8 @@ static void on_hello(struct peer *p, struct json_object *o)
             if (real->fd >= 0)
                 peer_drop(real, "replaced by a newer connection from the same node");
             real->fd = p->fd;
+            real->ssl = p->ssl;
+            p->ssl = NULL;
             real->outbound = false;
             loop_del(n->loop, &p->w);
             loop_add(n->loop, &real->w, real->fd, EPOLLIN, peer_events, real);
@@ -292,8 +408,14 @@ static void on_hello(struct peer *p, struct json_object *o)
     if (json_object_object_get_ex(o, "zone", &z))
         snprintf(real->zone, sizeof(real->zone), "%s", json_object_get_string(z));
     real->state = PEER_UP;
+    real->connect_failed = false;
     real->last_rx_ms = repl_now_ms();
-    log_info("repl", "peer %s (%s, zone %s) connected", real->name, real->addr, real->zone);
+    char tls[96] = "";
+    if (real->ssl) {
+        memcpy(tls, ", ", 3);
+        tls_describe(real->ssl, tls + 2, sizeof(tls) - 2);
+    }
+    log_info("repl", "peer %s (%s, zone %s) connected%s", real->name, real->addr, real->zone, tls);
     for (struct rvol *rv = n->vols; rv; rv = rv->next)
         rvol_peer_up(rv, real);
     create_job_peer_up(n, real);
@@ -384,13 +506,16 @@ static void dispatch(struct peer *p)
 static void on_readable(struct peer *p)
 {
     struct repl_node *n = p->node;
-    for (int rounds = 0; rounds < 64 && p->fd >= 0; rounds++) {
+    /* Past 64 reads, yield to other sockets, unless TLS holds decrypted bytes that epoll
+     * cannot see (at most the rest of one record). */
+    for (int rounds = 0; p->fd >= 0 && (rounds < 64 || (p->ssl && tls_has_pending(p->ssl)));
+         rounds++) {
         ssize_t r;
         if (p->rx_hdr_got < FRAME_HEADER_BYTES) {
-            r = read(p->fd, p->rx_hdr + p->rx_hdr_got, FRAME_HEADER_BYTES - p->rx_hdr_got);
+            r = peer_read(p, p->rx_hdr + p->rx_hdr_got, FRAME_HEADER_BYTES - p->rx_hdr_got);
         } else {
-            r = read(p->fd, (char *)p->rx_payload + p->rx_payload_got,
-                     p->rx.payload_len - p->rx_payload_got);
+            r = peer_read(p, (char *)p->rx_payload + p->rx_payload_got,
+                          p->rx.payload_len - p->rx_payload_got);
         }
         if (r == 0) {
             peer_drop(p, "connection closed by peer");
@@ -444,7 +569,49 @@ static void on_readable(struct peer *p)
 
 static void discard_placeholder(void *arg)
 {
-    free(arg);
+    struct peer *p = arg;
+    for (struct peer **pp = &p->node->inbound; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    free(p->tls_stage);
+    free(p);
+}
+
+static void tls_step(struct peer *p)
+{
+    char why[320];
+    switch (tls_handshake(p->ssl, why, sizeof(why))) {
+    case TLS_WANT_READ:
+        loop_mod(p->node->loop, &p->w, EPOLLIN);
+        return;
+    case TLS_WANT_WRITE:
+        loop_mod(p->node->loop, &p->w, EPOLLOUT);
+        return;
+    case TLS_FAILED:
+        peer_refuse(p, why);
+        return;
+    case TLS_DONE:
+        break;
+    }
+    p->state = PEER_HELLO;
+    loop_mod(p->node->loop, &p->w, EPOLLIN);
+    if (p->outbound)
+        send_hello(p);
+}
+
+/* The socket is connected: with TLS configured, nothing but a handshake until it succeeds. */
+static void start_tls(struct peer *p, bool server)
+{
+    p->ssl = tls_new(p->node->tls, p->fd, server);
+    if (!p->ssl) {
+        peer_refuse(p, "cannot create a TLS session");
+        return;
+    }
+    p->state = PEER_TLS;
+    p->last_rx_ms = repl_now_ms();
+    tls_step(p);
 }
 
 static void peer_events(struct loop *l, struct loop_watch *w, uint32_t events)
@@ -461,17 +628,25 @@ static void peer_events(struct loop *l, struct loop_watch *w, uint32_t events)
                 log_warn("repl", "peer %s: connect to %s: %s (retrying)", p->name, p->addr,
                          strerror(err ? err : EIO));
             p->connect_failed = true;
-            loop_del(p->node->loop, &p->w);
-            close(p->fd);
-            p->fd = -1;
+            peer_close_fd(p);
             p->state = PEER_DOWN;
             p->next_connect_ms = repl_now_ms() + 500;
+            return;
+        }
+        if (p->node->tls) { /* connect_failed clears once the peer is up */
+            start_tls(p, false);
             return;
         }
         p->connect_failed = false;
         p->state = PEER_HELLO;
         loop_mod(p->node->loop, &p->w, EPOLLIN);
         send_hello(p);
+        return;
+    }
+    if (p->state == PEER_TLS) {
+        tls_step(p);
+        if (!p->outbound && p->name[0] == '\0' && p->fd < 0)
+            loop_defer(p->node->loop, discard_placeholder, p);
         return;
     }
     if (events & EPOLLOUT)
@@ -552,8 +727,29 @@ static void on_accept(struct loop *l, struct loop_watch *w, uint32_t events)
         p->node = n;
         p->fd = fd;
         p->state = PEER_HELLO;
-        snprintf(p->addr, sizeof(p->addr), "inbound");
+        p->last_rx_ms = repl_now_ms();
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        char host[64] = "?";
+        int port = 0;
+        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+            if (ss.ss_family == AF_INET) {
+                inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
+                port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+            } else if (ss.ss_family == AF_INET6) {
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
+                port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+            }
+        }
+        snprintf(p->addr, sizeof(p->addr), "inbound from %s:%d", host, port);
+        p->next = n->inbound;
+        n->inbound = p;
         loop_add(n->loop, &p->w, fd, EPOLLIN, peer_events, p);
+        if (n->tls) {
+            start_tls(p, true);
+            if (p->fd < 0)
+                loop_defer(n->loop, discard_placeholder, p);
+        }
     }
 }
 
@@ -573,8 +769,15 @@ static void on_timer(struct loop *l, struct loop_watch *w, uint32_t events)
         return;
     n->ticks++;
     uint64_t now = repl_now_ms();
+    /* Connections that never say who they are (no TLS handshake, no HELLO) are closed. */
+    for (struct peer *p = n->inbound; p; p = p->next)
+        if (p->fd >= 0 && now - p->last_rx_ms > n->timeout_ms) {
+            peer_refuse(p, p->state == PEER_TLS ? "no TLS handshake within the peer timeout"
+                                                : "no HELLO within the peer timeout");
+            loop_defer(n->loop, discard_placeholder, p);
+        }
     for (struct peer *p = n->peers; p; p = p->next) {
-        if (p->state == PEER_UP || p->state == PEER_HELLO) {
+        if (p->state == PEER_UP || p->state == PEER_HELLO || p->state == PEER_TLS) {
             if (now - p->last_rx_ms > n->timeout_ms && p->last_rx_ms) {
                 char why[64];
                 snprintf(why, sizeof(why), "no frame for %u ms", n->timeout_ms);
@@ -616,7 +819,21 @@ struct repl_node *repl_node_create(struct loop *l, struct registry *reg, struct 
     n->listen_fd = n->timer_fd = -1;
     n->timeout_ms = cfg->peer_timeout_ms ? cfg->peer_timeout_ms : 4000;
     n->resync_inflight = cfg->resync_inflight ? cfg->resync_inflight : 4;
+    n->rs_rate = (uint64_t)cfg->resync_rate_mbps * 1000000;
+    /* a fifth of a second of bandwidth, and at least one region, may go at once */
+    n->rs_burst = n->rs_rate / 5 > REGION_BYTES ? n->rs_rate / 5 : REGION_BYTES;
+    n->rs_tokens = (double)n->rs_burst;
+    n->rs_refill_ms = repl_now_ms();
     snprintf(n->name, sizeof(n->name), "%s", cfg->node);
+    if (cfg->tls_cert) {
+        n->tls = tls_ctx_create(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, err, errlen);
+        if (!n->tls) {
+            free(n);
+            return NULL;
+        }
+        log_info("repl", "peers use mutual TLS 1.3: certificate %s, peers must chain to %s",
+                 cfg->tls_cert, cfg->tls_ca);
+    }
     snprintf(n->zone, sizeof(n->zone), "%s", cfg->zone ? cfg->zone : "default");
     if (cfg->listen) {
         snprintf(n->listen_addr, sizeof(n->listen_addr), "%s", cfg->listen);
@@ -668,10 +885,16 @@ void repl_node_destroy(struct repl_node *n)
     for (struct peer *p = n->peers; p; p = p->next)
         if (p->fd >= 0) {
             p->state = PEER_DOWN; /* no loss handling at shutdown */
-            loop_del(n->loop, &p->w);
-            close(p->fd);
-            p->fd = -1;
+            peer_close_fd(p);
         }
+    while (n->inbound) {
+        struct peer *p = n->inbound;
+        n->inbound = p->next;
+        if (p->fd >= 0)
+            peer_close_fd(p);
+        free(p->tls_stage);
+        free(p);
+    }
     /* Writes a peer sent us, and resync reads, still on the disk: let them land (their acks
      * go nowhere now) so their memory is released and the data is on disk before we exit. */
     for (int i = 0; n->local_ops && i < 3000; i++) {
@@ -697,6 +920,7 @@ void repl_node_destroy(struct repl_node *n)
             p->tx_head = t->next;
             tx_free(n, t);
         }
+        free(p->tls_stage);
         free(p);
     }
     while (n->free_tx) {
@@ -717,5 +941,6 @@ void repl_node_destroy(struct repl_node *n)
         loop_del(n->loop, &n->timer_watch);
         close(n->timer_fd);
     }
+    tls_ctx_free(n->tls);
     free(n);
 }

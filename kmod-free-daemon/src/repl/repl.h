@@ -28,12 +28,17 @@ struct vol_io;
 struct rvol;
 struct repl_node;
 
+#define REPL_DEFAULT_RESYNC_MBPS 100
+
 struct repl_config {
     const char *node;
     const char *zone;
     const char *listen; /* HOST:PORT, or NULL: this node takes no part in replication */
     unsigned peer_timeout_ms;
-    unsigned resync_inflight; /* regions copied at once */
+    unsigned resync_inflight;  /* regions copied at once */
+    unsigned resync_rate_mbps; /* resync bandwidth cap in MB/s (10^6 bytes), 0 = none */
+    /* Mutual TLS between peers: all three, or none (plain TCP). */
+    const char *tls_cert, *tls_key, *tls_ca;
 };
 
 /* Creates the node's replication state and, if configured, the listener; attaches every

@@ -158,7 +158,8 @@ void create_jobs_tick(struct repl_node *n)
     for (struct create_job *cj = n->creates, *next; cj; cj = next) {
         next = cj->next;
         for (unsigned i = 0; i < cj->rv->meta.n_members; i++)
-            if (i != cj->rv->self && cj->rv->links[i].peer->state == PEER_DOWN && !cj->acked[i])
+            if (i != cj->rv->self && cj->rv->links[i].peer->state == PEER_DOWN && !cj->acked[i] &&
+                now >= cj->rv->links[i].peer->next_connect_ms)
                 peer_kick_connect(cj->rv->links[i].peer);
         if (now < cj->deadline)
             continue;

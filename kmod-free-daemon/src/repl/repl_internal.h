@@ -7,6 +7,7 @@
 #include "repl/frame.h"
 #include "repl/meta.h"
 #include "repl/repl.h"
+#include "repl/tls.h"
 #include "vol/registry.h"
 #include "vol/volume.h"
 
@@ -28,7 +29,8 @@ struct tx_item {
     struct tx_item *next;
 };
 
-enum peer_state { PEER_DOWN, PEER_CONNECTING, PEER_HELLO, PEER_UP };
+/* PEER_TLS: connected, TLS handshake under way (only with --tls-*); no frame is read yet. */
+enum peer_state { PEER_DOWN, PEER_CONNECTING, PEER_TLS, PEER_HELLO, PEER_UP };
 
 enum ack_kind { ACK_NONE, ACK_RIO, ACK_RESYNC, ACK_CREATE, ACK_VERIFY };
 
@@ -50,6 +52,11 @@ struct peer {
     struct loop_watch w;
     bool outbound;
     bool connect_failed; /* the last connect attempt failed (log once) */
+    SSL *ssl;            /* NULL on plain TCP */
+    /* TLS sends: frames are copied here and written as few records (SSL has no writev); a
+     * write that returned EAGAIN is retried from here with the same bytes. */
+    uint8_t *tls_stage;
+    size_t stage_len, stage_off;
     /* receive */
     uint8_t rx_hdr[FRAME_HEADER_BYTES];
     uint32_t rx_hdr_got;
@@ -178,11 +185,22 @@ struct repl_node {
     char listen_addr[128];
     unsigned timeout_ms;
     unsigned resync_inflight;
+    /* Resync bandwidth, node-wide (every volume and peer share it): a token bucket in bytes,
+     * refilled at rs_rate bytes/s up to rs_burst. rs_rate 0: no limit. */
+    uint64_t rs_rate, rs_burst;
+    double rs_tokens;
+    uint64_t rs_refill_ms;
     int listen_fd;
     struct loop_watch listen_watch;
     int timer_fd;
     struct loop_watch timer_watch;
     struct peer *peers;
+    struct peer *inbound; /* accepted connections not yet named by a HELLO */
+    SSL_CTX *tls;         /* NULL: plain TCP */
+    /* The last inbound refusal logged: the same reason again within 10 s is only counted. */
+    uint64_t inbound_refusal_ms;
+    char inbound_refusal_why[160];
+    unsigned inbound_refusals_quiet;
     struct peer *dirty;
     struct rvol *vols;
     struct tx_item *free_tx;
@@ -210,6 +228,8 @@ void create_job_peer_up(struct repl_node *n, struct peer *p);
 void create_jobs_tick(struct repl_node *n);
 
 /* rvol.c */
+/* Takes `bytes` of resync bandwidth if the bucket has them (node.c keeps the bucket). */
+bool repl_resync_take(struct repl_node *n, uint64_t bytes);
 struct rvol *rvol_by_id(struct repl_node *n, uint64_t volume_id);
 struct rvol *rvol_by_name(struct repl_node *n, const char *name);
 struct rvol *rvol_open(struct repl_node *n, struct vol_entry *e, char *err, size_t errlen);

@@ -793,9 +793,11 @@ static void resync_pump(struct rvol *rv, struct member_link *l)
         uint64_t r = bitmap_next(&l->oos, l->resync_next);
         if (r == UINT64_MAX)
             break;
-        l->resync_next = r + 1;
         uint64_t off = r << REGION_SHIFT, size = rv->vol->rep->sb.size;
         uint64_t len = size - off < REGION_BYTES ? size - off : REGION_BYTES;
+        if (!repl_resync_take(rv->node, len))
+            break; /* over --resync-rate: the tick pumps again */
+        l->resync_next = r + 1;
         struct rs_op *op = calloc(1, sizeof(*op));
         void *buf = op ? bufpool_get(rv->node->pool, len) : NULL;
         if (!buf) {
