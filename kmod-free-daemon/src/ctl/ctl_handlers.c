@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 static const char *code_of(int err)
 {
@@ -81,7 +82,23 @@ static struct json_object *volume_status(struct registry *reg, struct json_objec
     return o;
 }
 
-static struct json_object *node_status(const struct ctl_node_info *info)
+/* Space on the filesystem holding the volumes: what tandem-csi places volumes and answers
+ * GetCapacity by. Volume files are sparse, so this is what their data can still fill. */
+static struct json_object *capacity_json(const struct registry *reg)
+{
+    struct statvfs st;
+    if (statvfs(reg->volumes_dir, &st) < 0)
+        return NULL;
+    struct json_object *c = json_object_new_object();
+    json_object_object_add(c, "total_bytes",
+                           json_object_new_int64((int64_t)((uint64_t)st.f_blocks * st.f_frsize)));
+    json_object_object_add(c, "free_bytes",
+                           json_object_new_int64((int64_t)((uint64_t)st.f_bavail * st.f_frsize)));
+    return c;
+}
+
+static struct json_object *node_status(const struct registry *reg,
+                                       const struct ctl_node_info *info)
 {
     struct json_object *o = json_reply_ok(), *n = json_object_new_object();
     json_object_object_add(n, "node", json_object_new_string(info->node));
@@ -90,6 +107,9 @@ static struct json_object *node_status(const struct ctl_node_info *info)
     json_object_object_add(n, "cache", json_object_new_string(info->cache));
     json_object_object_add(n, "nbd", json_object_new_string(info->nbd_address));
     json_object_object_add(n, "version", json_object_new_string(info->version));
+    struct json_object *cap = capacity_json(reg);
+    if (cap)
+        json_object_object_add(n, "capacity", cap);
     json_object_object_add(o, "node", n);
     return o;
 }
@@ -125,7 +145,7 @@ struct json_object *ctl_handle(struct registry *reg, const struct ctl_node_info 
         return o;
     }
     if (strcmp(op, "node.status") == 0)
-        return node_status(info);
+        return node_status(reg, info);
     char msg[160];
     snprintf(msg, sizeof(msg), "unknown op \"%.100s\"", op);
     return json_reply_fail("invalid", msg);
