@@ -1,0 +1,173 @@
+/* ControllerPublishVolume / ControllerUnpublishVolume.
+ *
+ * Publishing a Tandem volume to a node means making that node's replica the primary, because
+ * only the primary serves the NBD export the node plugin attaches to. The volume's own state
+ * is the record: a volume is published to node N exactly when N's replica is primary. So:
+ *   publish(N):   N already primary -> OK (idempotent). Another primary P with clients attached
+ *                 -> FAILED_PRECONDITION (still in use there). Else demote P, promote N.
+ *   unpublish(N): N primary with no clients -> demote it; N not primary -> OK.
+ * A node without a replica is refused, unless the StorageClass allowed remote access, in which
+ * case the node attaches to the primary's export over the network (publish_context names it). */
+#include "controller.h"
+
+#include "ctl_client.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define ROLE_RETRIES 100 /* x 100 ms */
+
+static ProtobufCMessage *publish_response(struct rpc_call *c, const char *primary, const char *nbd)
+{
+    Csi__V1__ControllerPublishVolumeResponse *r =
+        arena_new(&c->arena, Csi__V1__ControllerPublishVolumeResponse);
+    csi__v1__controller_publish_volume_response__init(r);
+    const char *kv[] = {CTX_PRIMARY, primary, CTX_NBD, nbd};
+    r->publish_context = (Csi__V1__ControllerPublishVolumeResponse__PublishContextEntry **)
+        pb_map_build(&c->arena,
+                     &csi__v1__controller_publish_volume_response__publish_context_entry__descriptor,
+                     kv, 2, &r->n_publish_context);
+    return &r->base;
+}
+
+static struct vol_replica *replica_on(struct vol_info *v, const char *node)
+{
+    for (unsigned i = 0; i < v->n_rep; i++)
+        if (strcmp(v->rep[i].node, node) == 0)
+            return &v->rep[i];
+    return NULL;
+}
+
+/* Runs volume.promote / volume.demote on the replica's node; false with the call's status set
+ * on failure. A promote right after the old primary's demote can be refused while the target
+ * has not yet heard of the demote over the replication link: retried for a bounded time. */
+static bool role_op(struct rpc_call *c, struct vol_replica *r, const char *op, const char *name)
+{
+    for (int attempt = 0;; attempt++) {
+        char err[512];
+        struct json_object *res = vol_op(r->view->node, op, name, NULL, err, sizeof(err));
+        if (ctl_ok(res)) {
+            json_object_put(res);
+            return true;
+        }
+        const char *msg = ctl_str(res, "error");
+        bool transient = res && strcmp(ctl_code(res), "failed_precondition") == 0 && msg &&
+                         strstr(msg, "demote it first") && attempt < ROLE_RETRIES;
+        if (!transient) {
+            char what[256];
+            snprintf(what, sizeof(what), "%s of %s on %s", op, name, r->node);
+            ctl_status(c, res, err, what);
+            json_object_put(res);
+            return false;
+        }
+        json_object_put(res);
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    }
+}
+
+ProtobufCMessage *controller_publish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
+{
+    const Csi__V1__ControllerPublishVolumeRequest *req =
+        (const Csi__V1__ControllerPublishVolumeRequest *)msg;
+    struct csi_plugin *pl = *(struct csi_plugin **)ctx;
+    char why[512];
+    if (!req->volume_id[0])
+        return rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+                         "ControllerPublishVolume: volume_id is required");
+    if (!req->node_id[0])
+        return rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+                         "ControllerPublishVolume: node_id is required");
+    if (!req->volume_capability)
+        return rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+                         "ControllerPublishVolume: volume_capability is required");
+    Csi__V1__VolumeCapability *const caps[] = {req->volume_capability};
+    int rc = pb_check_capabilities(caps, 1, why, sizeof(why));
+    if (rc != 0)
+        return rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT, "ControllerPublishVolume: %s", why);
+    const struct cluster_node *target = cluster_find(&pl->cluster, req->node_id);
+    struct node_view *views = cluster_probe(&pl->cluster, &c->arena);
+    struct vol_info v;
+    vol_find(&pl->cluster, views, req->volume_id, &v);
+    if (!v.found)
+        return rpc_error(c, GRPC_STATUS_NOT_FOUND, "no volume %s", req->volume_id);
+    if (!target)
+        return rpc_error(c, GRPC_STATUS_NOT_FOUND, "no node %s in the nodes file",
+                         req->node_id);
+    struct vol_replica *mine = replica_on(&v, req->node_id);
+    const char *remote = pb_map_get(req->volume_context, req->n_volume_context, CTX_REMOTE);
+    if (!mine) {
+        if (!remote || strcmp(remote, "true") != 0)
+            return rpc_error(c, GRPC_STATUS_FAILED_PRECONDITION,
+                             "volume %s has no replica on node %s (its replicas: %s%s%s%s%s); "
+                             "set allowRemoteVolumeAccess=true in the StorageClass to attach it "
+                             "over the network",
+                             v.name, req->node_id, v.rep[0].node, v.n_rep > 1 ? "," : "",
+                             v.n_rep > 1 ? v.rep[1].node : "", v.n_rep > 2 ? "," : "",
+                             v.n_rep > 2 ? v.rep[2].node : "");
+        /* remote: attach to whichever replica is primary */
+        for (unsigned i = 0; i < v.n_rep; i++)
+            if (v.rep[i].present && (!v.replicated || strcmp(v.rep[i].role, "primary") == 0))
+                return publish_response(c, v.rep[i].node, v.rep[i].view->nbd);
+        return rpc_error(c, GRPC_STATUS_FAILED_PRECONDITION,
+                         "volume %s has no reachable primary to attach to remotely", v.name);
+    }
+    if (!mine->present)
+        return rpc_error(c, GRPC_STATUS_UNAVAILABLE, "node %s (replica of %s) is unreachable: %s",
+                         req->node_id, v.name, mine->view ? mine->view->error : "not listed");
+    if (!v.replicated)
+        return publish_response(c, mine->node, mine->view->nbd);
+    if (strcmp(mine->role, "primary") == 0) {
+        rpc_note(c, "%s already primary on %s", v.name, mine->node);
+        return publish_response(c, mine->node, mine->view->nbd);
+    }
+    for (unsigned i = 0; i < v.n_rep; i++) {
+        struct vol_replica *r = &v.rep[i];
+        if (r == mine || !r->present || strcmp(r->role, "primary") != 0)
+            continue;
+        if (r->clients > 0)
+            return rpc_error(c, GRPC_STATUS_FAILED_PRECONDITION,
+                             "volume %s is published on node %s (%lld clients attached); "
+                             "unpublish it there first",
+                             v.name, r->node, r->clients);
+        if (!role_op(c, r, "volume.demote", v.name))
+            return NULL;
+        rpc_note(c, "demoted %s", r->node);
+    }
+    if (!role_op(c, mine, "volume.promote", v.name))
+        return NULL;
+    rpc_note(c, "promoted %s", mine->node);
+    return publish_response(c, mine->node, mine->view->nbd);
+}
+
+ProtobufCMessage *controller_unpublish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
+{
+    const Csi__V1__ControllerUnpublishVolumeRequest *req =
+        (const Csi__V1__ControllerUnpublishVolumeRequest *)msg;
+    struct csi_plugin *pl = *(struct csi_plugin **)ctx;
+    if (!req->volume_id[0])
+        return rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+                         "ControllerUnpublishVolume: volume_id is required");
+    if (!req->node_id[0])
+        return rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+                         "ControllerUnpublishVolume: node_id is required");
+    Csi__V1__ControllerUnpublishVolumeResponse *resp =
+        arena_new(&c->arena, Csi__V1__ControllerUnpublishVolumeResponse);
+    csi__v1__controller_unpublish_volume_response__init(resp);
+    struct node_view *views = cluster_probe(&pl->cluster, &c->arena);
+    struct vol_info v;
+    vol_find(&pl->cluster, views, req->volume_id, &v);
+    /* the spec: a volume or node that is gone counts as unpublished */
+    struct vol_replica *mine = v.found ? replica_on(&v, req->node_id) : NULL;
+    if (!mine || !v.replicated || !mine->present || strcmp(mine->role, "primary") != 0)
+        return &resp->base;
+    if (mine->clients > 0)
+        return rpc_error(c, GRPC_STATUS_FAILED_PRECONDITION,
+                         "volume %s is still attached on node %s (%lld clients); NodeUnstage "
+                         "first",
+                         v.name, mine->node, mine->clients);
+    if (!role_op(c, mine, "volume.demote", v.name))
+        return NULL;
+    rpc_note(c, "demoted %s", mine->node);
+    return &resp->base;
+}

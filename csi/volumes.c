@@ -1,0 +1,117 @@
+/* Volume lookup and naming (contract in volumes.h). */
+#include "volumes.h"
+
+#include "ctl_client.h"
+
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+
+bool vol_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > VOL_NAME_MAX || name[0] == '.' || name[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+void vol_name_for(const char *csi_name, char out[VOL_NAME_MAX + 1])
+{
+    if (vol_name_valid(csi_name) && strncmp(csi_name, "csi-", 4) != 0) {
+        snprintf(out, VOL_NAME_MAX + 1, "%s", csi_name);
+        return;
+    }
+    /* "csi-" names are reserved for hashes, so a CO name can never collide with one */
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)csi_name, strlen(csi_name), md);
+    int len = snprintf(out, VOL_NAME_MAX + 1, "csi-");
+    for (int i = 0; i < 20; i++)
+        len += snprintf(out + len, (size_t)(VOL_NAME_MAX + 1 - len), "%02x", md[i]);
+}
+
+struct json_object *vol_op(const struct cluster_node *n, const char *op, const char *name,
+                           struct json_object *extra, char *err, size_t errlen)
+{
+    struct json_object *req = extra ? json_object_get(extra) : json_object_new_object();
+    json_object_object_add(req, "op", json_object_new_string(op));
+    if (name)
+        json_object_object_add(req, "name", json_object_new_string(name));
+    struct json_object *r = ctl_call(n->control, req, CTL_CALL_TIMEOUT_MS, err, errlen);
+    json_object_put(req);
+    return r;
+}
+
+static struct vol_replica *replica_of(struct vol_info *v, const char *node)
+{
+    for (unsigned i = 0; i < v->n_rep; i++)
+        if (strcmp(v->rep[i].node, node) == 0)
+            return &v->rep[i];
+    return NULL;
+}
+
+void vol_find(const struct cluster *c, struct node_view *views, const char *name,
+              struct vol_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "%s", name);
+    for (size_t i = 0; i < c->n; i++) {
+        struct node_view *nv = &views[i];
+        if (!nv->up) {
+            out->nodes_down++;
+            continue;
+        }
+        char err[256];
+        struct json_object *r = vol_op(nv->node, "volume.status", name, NULL, err, sizeof(err));
+        struct json_object *vol, *reps;
+        if (!ctl_ok(r) || !json_object_object_get_ex(r, "volume", &vol)) {
+            if (!r)
+                out->nodes_down++;
+            json_object_put(r);
+            continue;
+        }
+        if (!out->found) {
+            out->found = true;
+            out->size = ctl_int(vol, "size");
+            if (json_object_object_get_ex(vol, "replicas", &reps) &&
+                json_object_is_type(reps, json_type_array)) {
+                out->replicated = true;
+                for (size_t k = 0; k < json_object_array_length(reps) && k < VOL_MAX_REPLICAS;
+                     k++) {
+                    struct json_object *m = json_object_array_get_idx(reps, k);
+                    struct vol_replica *rp = &out->rep[out->n_rep++];
+                    snprintf(rp->node, sizeof(rp->node), "%s",
+                             ctl_str(m, "node") ? ctl_str(m, "node") : "");
+                    snprintf(rp->zone, sizeof(rp->zone), "%s",
+                             ctl_str(m, "zone") ? ctl_str(m, "zone") : "");
+                }
+            } else {
+                struct vol_replica *rp = &out->rep[out->n_rep++];
+                snprintf(rp->node, sizeof(rp->node), "%s", nv->node->id);
+                snprintf(rp->zone, sizeof(rp->zone), "%s", nv->zone);
+            }
+        }
+        struct vol_replica *rp = replica_of(out, nv->node->id);
+        if (rp) {
+            rp->present = true;
+            rp->view = nv;
+            /* the node's own word on its role and zone beats what a peer last heard */
+            snprintf(rp->role, sizeof(rp->role), "%s",
+                     ctl_str(vol, "role") ? ctl_str(vol, "role") : "");
+            if (nv->zone[0])
+                snprintf(rp->zone, sizeof(rp->zone), "%s", nv->zone);
+            rp->clients = ctl_int(vol, "clients");
+        }
+        json_object_put(r);
+    }
+    for (unsigned i = 0; i < out->n_rep; i++)
+        if (!out->rep[i].view)
+            for (size_t k = 0; k < c->n; k++)
+                if (strcmp(views[k].node->id, out->rep[i].node) == 0)
+                    out->rep[i].view = &views[k];
+}

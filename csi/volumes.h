@@ -1,0 +1,54 @@
+/* Finding a Tandem volume across the cluster, and naming volumes after CSI requests.
+ *
+ * Truth lives in the daemons: a volume exists where a daemon lists it; its replica set, zones
+ * and roles come from its replicas' own metadata (volume.status). The CSI volume id is the
+ * Tandem volume name, so no mapping table is needed.
+ *
+ * Contract: blocking (one control-API round trip per reachable node); results in the caller's
+ * arena or struct. Thread-safe. */
+#ifndef TANDEM_CSI_VOLUMES_H
+#define TANDEM_CSI_VOLUMES_H
+
+#include "cluster.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#define VOL_NAME_MAX     63
+#define VOL_MAX_REPLICAS 8
+
+struct vol_replica {
+    const struct node_view *view; /* NULL if the node is not in the nodes file */
+    char node[NODE_ID_MAX];
+    char zone[64];
+    bool present;  /* its daemon answered and holds the volume */
+    char role[16]; /* "primary", "secondary", "" (unreplicated) as the node itself says */
+    long long clients;
+};
+
+struct vol_info {
+    bool found;
+    char name[VOL_NAME_MAX + 1];
+    long long size;
+    bool replicated;
+    struct vol_replica rep[VOL_MAX_REPLICAS];
+    unsigned n_rep;
+    unsigned nodes_down; /* nodes of the file that did not answer */
+};
+
+/* The Tandem volume name for a CSI CreateVolume name: the name itself when Tandem accepts it
+ * (1-63 of [A-Za-z0-9._-], not starting with '.' or '-'; Kubernetes' "pvc-<uuid>" does), else
+ * "csi-" + 40 hex digits of its SHA-256, so any CSI name maps to one stable volume. */
+void vol_name_for(const char *csi_name, char out[VOL_NAME_MAX + 1]);
+bool vol_name_valid(const char *name);
+
+/* Looks the volume up on every node in views (probed by the caller). */
+void vol_find(const struct cluster *c, struct node_view *views, const char *name,
+              struct vol_info *out);
+
+/* Sends {op, name} plus extra fields (may be NULL) to a node; returns the reply or NULL with
+ * err. Caller puts the reply. */
+struct json_object *vol_op(const struct cluster_node *n, const char *op, const char *name,
+                           struct json_object *extra, char *err, size_t errlen);
+
+#endif
