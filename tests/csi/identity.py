@@ -1,0 +1,30 @@
+import sys
+from csi_client import *
+
+ctl, node = Plugin("controller"), Plugin("node-n2")
+for p in (ctl, node):
+    info = p.call("Identity", "GetPluginInfo")
+    eq("csi.tandem.io", info.name, "driver name")
+    eq("0.1.0", info.vendor_version, "vendor version")
+    caps = p.call("Identity", "GetPluginCapabilities").capabilities
+    eq(["CONTROLLER_SERVICE", "VOLUME_ACCESSIBILITY_CONSTRAINTS"],
+       [pb.PluginCapability.Service.Type.Name(c.service.type) for c in caps if c.HasField("service")],
+       "service capabilities")
+    eq(["ONLINE"], [pb.PluginCapability.VolumeExpansion.Type.Name(c.volume_expansion.type)
+                    for c in caps if c.HasField("volume_expansion")], "expansion capability")
+    r = p.call("Identity", "Probe")
+    check(r.HasField("ready"), "Probe must say ready or not")
+    eq(sys.argv[1] == "ready", r.ready.value, "Probe ready on " + p.name)
+
+if sys.argv[1] == "ready":
+    ni = node.call("Node", "NodeGetInfo")
+    eq("n2", ni.node_id, "node id")
+    eq({TOPO: "zone-n2"}, dict(ni.accessible_topology.segments), "node topology")
+    ncaps = sorted(pb.NodeServiceCapability.RPC.Type.Name(c.rpc.type)
+                   for c in node.call("Node", "NodeGetCapabilities").capabilities)
+    eq(["EXPAND_VOLUME", "GET_VOLUME_STATS", "SINGLE_NODE_MULTI_WRITER", "STAGE_UNSTAGE_VOLUME"],
+       ncaps, "node capabilities")
+    # each mode serves only its own service
+    ctl.expect("UNIMPLEMENTED", "Node", "NodeGetInfo")
+    node.expect("UNIMPLEMENTED", "Controller", "ControllerGetCapabilities")
+print("identity ok:", sys.argv[1])

@@ -1,0 +1,77 @@
+# shellcheck shell=bash
+# Helpers for the CSI conformance suite. Source after common.sh and repl.sh.
+#   csi_require              skips (77) when Debian's python3 lacks grpcio / protobuf
+#   csi_cluster [VOL_DIRS]   three tandemd daemons n1 n2 n3 (zones zone-n1..3, loopback ports)
+#                            and the controller plugin on $T/controller.sock
+#   csi_node NAME            the node plugin for tandemd NAME on $T/node-NAME.sock
+#   csi_py SCRIPT [ARGS]     runs a Python scenario with the generated CSI stubs on its path
+#   csi_stop NAME            SIGTERM one plugin; fails unless it exits 0 with no sanitizer report
+# The plugins play against real daemons; the Python scenarios play kubelet and the sidecars
+# over the real Unix sockets (tests/csi/lib/csi_client.py).
+CSI_BIN=$TANDEM_BIN/tandem-csi
+CSI_PY=/usr/bin/python3
+CSI_LIB=$TANDEM_ROOT/tests/csi/lib
+
+csi_require() {
+    "$CSI_PY" -c 'import grpc, google.protobuf' 2>/dev/null ||
+        { echo "Debian's python3-grpcio / python3-protobuf are not installed"; exit 77; }
+    command -v protoc >/dev/null || { echo "protoc (protobuf-compiler) is not installed"; exit 77; }
+    mkdir -p "$T/py"
+    protoc -I"$TANDEM_ROOT/proto" -I/usr/include --python_out="$T/py" "$TANDEM_ROOT/proto/csi.proto"
+}
+
+# csi_start NAME ARGS...: a plugin process, log $T/csi-NAME.log, socket $T/NAME.sock
+csi_start() {
+    local name=$1
+    shift
+    rm -f "$T/$name.sock"
+    "$CSI_BIN" --endpoint "unix://$T/$name.sock" "$@" >>"$T/csi-$name.log" 2>&1 &
+    local pid=$!
+    _PIDS+=("$pid")
+    eval "CSI_PID_${name//-/_}=$pid"
+    wait_until 20 "tandem-csi $name to listen" test -S "$T/$name.sock"
+}
+
+csi_cluster() {
+    repl_ports
+    start_node n1 "$P1"
+    start_node n2 "$P2"
+    start_node n3 "$P3"
+    cat >"$T/nodes" <<EON
+# node-id  control endpoint              peer address
+n1 unix:$T/n1/control.sock 127.0.0.1:$P1
+n2 unix:$T/n2/control.sock 127.0.0.1:$P2
+n3 unix:$T/n3/control.sock 127.0.0.1:$P3
+EON
+    csi_start controller --mode controller --node-id controller --nodes "$T/nodes" \
+        --state-dir "$T/ctl-state"
+    mkdir -p "$T/ctl-state"
+}
+
+csi_node() {
+    local n=$1
+    csi_start "node-$n" --mode node --node-id "$n" --tandem-control "$T/$n/control.sock" \
+        --state-dir "$T/csi-state-$n"
+}
+
+csi_stop() {
+    local name=$1 pid rc=0
+    eval "pid=\${CSI_PID_${name//-/_}}"
+    kill -TERM "$pid"
+    local deadline=$((SECONDS + 20))
+    while kill -0 "$pid" 2>/dev/null; do
+        [ $SECONDS -lt $deadline ] || fail "tandem-csi $name did not exit within 20s of SIGTERM"
+        sleep 0.05
+    done
+    wait "$pid" || rc=$?
+    [ $rc -eq 0 ] || fail "tandem-csi $name exited with status $rc"
+    grep -q "ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer" "$T/csi-$name.log" &&
+        fail "sanitizer report in csi-$name.log"
+    return 0
+}
+
+csi_py() {
+    local script=$1
+    shift
+    PYTHONPATH="$T/py:$CSI_LIB" T="$T" TANDEMCTL="$TANDEMCTL" "$CSI_PY" "$script" "$@"
+}
