@@ -125,6 +125,7 @@ struct json_object *ctl_handle(struct registry *reg, const struct ctl_node_info 
     if (info->repl &&
         ((strcmp(op, "volume.create") == 0 && replicated) || strcmp(op, "volume.promote") == 0 ||
          strcmp(op, "volume.demote") == 0 || strcmp(op, "volume.status") == 0 ||
+         strcmp(op, "volume.delete") == 0 ||
          strcmp(op, "volume.verify") == 0 || strcmp(op, "volume.resolve") == 0)) {
         if (!get_string(req, "name"))
             return json_reply_fail("invalid", "this op needs \"name\"");

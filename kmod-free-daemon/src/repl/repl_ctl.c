@@ -518,11 +518,48 @@ static void job_status(struct reactor_job *job)
     reactor_call_finish(job, res);
 }
 
+/* volume.delete of a replicated volume: its rvol must go before the registry entry it points
+ * into (deleting the entry alone left the rvol with a freed entry: a use-after-free on the next
+ * frame or timer). Runs on the reactor, as the failed-create rollback does, so no frame for the
+ * volume is handled between the two steps. Unreplicated names fall through to the registry. */
+static void job_delete(struct reactor_job *job)
+{
+    struct repl_node *n = job->arg;
+    struct json_object *v;
+    const char *name =
+        json_object_object_get_ex(job->in, "name", &v) ? json_object_get_string(v) : "";
+    struct rvol *rv = find_rvol(n, name);
+    char msg[512];
+    if (rv) {
+        if (rv->entry->attached) {
+            snprintf(msg, sizeof(msg), "volume %s is in use by %u clients; disconnect them first",
+                     name, rv->entry->attached);
+            reactor_call_finish(job, json_reply_fail("busy", msg));
+            return;
+        }
+        for (struct rvol **pp = &n->vols; *pp; pp = &(*pp)->next)
+            if (*pp == rv) {
+                *pp = rv->next;
+                break;
+            }
+        rvol_close(rv);
+    }
+    if (registry_delete(n->reg, name, msg, sizeof(msg)) < 0) {
+        reactor_call_finish(job, json_reply_fail(errno == ENOENT  ? "not_found"
+                                                 : errno == EBUSY ? "busy"
+                                                                  : "internal",
+                                                 msg));
+        return;
+    }
+    reactor_call_finish(job, json_reply_ok());
+}
+
 struct json_object *repl_ctl(struct repl_node *n, const char *op, struct json_object *req)
 {
     if (strcmp(op, "volume.create") == 0)
         return ctl_create(n, req);
-    reactor_job_fn fn = strcmp(op, "volume.status") == 0    ? job_status
+    reactor_job_fn fn = strcmp(op, "volume.delete") == 0    ? job_delete
+                        : strcmp(op, "volume.status") == 0  ? job_status
                         : strcmp(op, "volume.verify") == 0  ? job_verify
                         : strcmp(op, "volume.resolve") == 0 ? job_resolve
                                                             : job_role;
