@@ -43,6 +43,14 @@ char *arena_printf(struct arena *a, const char *fmt, ...)
     return p;
 }
 
+void *arena_grow(struct arena *a, const void *old, size_t old_size, size_t new_size)
+{
+    void *p = arena_alloc(a, new_size);
+    if (old && old_size)
+        memcpy(p, old, old_size < new_size ? old_size : new_size);
+    return p;
+}
+
 void arena_free(struct arena *a)
 {
     for (struct arena_block *b = a->head, *next; b; b = next) {

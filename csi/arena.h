@@ -21,6 +21,8 @@ struct arena {
 void *arena_alloc(struct arena *a, size_t size); /* zeroed */
 char *arena_strdup(struct arena *a, const char *s);
 char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A bigger copy of old (old_size bytes) in the arena; old stays allocated until arena_free. */
+void *arena_grow(struct arena *a, const void *old, size_t old_size, size_t new_size);
 void arena_free(struct arena *a);
 
 /* arena_new(a, T): a zeroed T. */

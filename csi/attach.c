@@ -231,21 +231,6 @@ int detach_volume(const struct attachment *a, char *err, size_t errlen)
     return fuse_unmount(a->fuse_dir, a->fuse_pid, err, errlen);
 }
 
-int attach_refresh_size(const struct attachment *a, const char *nbd_addr, char *err,
-                        size_t errlen)
-{
-    (void)nbd_addr;
-    if (strcmp(a->method, "fuse") == 0) {
-        char out[512];
-        const char *const argv[] = {"losetup", "-c", a->device, NULL};
-        if (proc_run(argv, 10000, out, sizeof(out)) != 0) {
-            snprintf(err, errlen, "losetup -c %s: %s", a->device, out);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static void record_path(const char *state_dir, const char *volume, char *out, size_t len)
 {
     snprintf(out, len, "%s/attach/%s", state_dir, volume);
@@ -285,8 +270,7 @@ int attach_record_load(const char *state_dir, const char *volume, struct attachm
     return 0;
 }
 
-int attach_record_save(const char *state_dir, const struct attachment *a, char *err,
-                       size_t errlen)
+int attach_record_save(const char *state_dir, const struct attachment *a, char *err, size_t errlen)
 {
     char dir[PATH_MAX], path[PATH_MAX + 80], tmp[PATH_MAX + 96];
     snprintf(dir, sizeof(dir), "%s/attach", state_dir);
@@ -301,8 +285,8 @@ int attach_record_save(const char *state_dir, const struct attachment *a, char *
         snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         return -1;
     }
-    fprintf(f, "method=%s\ndevice=%s\nfuse_dir=%s\nfuse_pid=%d\nstaging=%s\nblock=%d\n",
-            a->method, a->device, a->fuse_dir, a->fuse_pid, a->staging, a->block ? 1 : 0);
+    fprintf(f, "method=%s\ndevice=%s\nfuse_dir=%s\nfuse_pid=%d\nstaging=%s\nblock=%d\n", a->method,
+            a->device, a->fuse_dir, a->fuse_pid, a->staging, a->block ? 1 : 0);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         fclose(f);

@@ -24,8 +24,8 @@
 
 struct attachment {
     char volume[64];
-    char method[8];   /* "nbd" or "fuse" */
-    char device[64];  /* /dev/nbdN or /dev/loopN */
+    char method[8];  /* "nbd" or "fuse" */
+    char device[64]; /* /dev/nbdN or /dev/loopN */
     char fuse_dir[PATH_MAX];
     int fuse_pid;
     char staging[PATH_MAX];
@@ -37,13 +37,8 @@ struct attachment {
 int attach_volume(const char *state_dir, const char *volume, const char *nbd_addr,
                   const char *method, struct attachment *out, char *err, size_t errlen);
 int detach_volume(const struct attachment *a, char *err, size_t errlen);
-/* After the volume grew: make the device show the new size. */
-int attach_refresh_size(const struct attachment *a, const char *nbd_addr, char *err,
-                        size_t errlen);
-
 int attach_record_load(const char *state_dir, const char *volume, struct attachment *out);
-int attach_record_save(const char *state_dir, const struct attachment *a, char *err,
-                       size_t errlen);
+int attach_record_save(const char *state_dir, const struct attachment *a, char *err, size_t errlen);
 void attach_record_remove(const char *state_dir, const char *volume);
 
 #endif

@@ -71,8 +71,8 @@ void cluster_probe_one(const struct cluster_node *node, struct node_view *v)
     v->node = node;
     struct json_object *req = json_object_new_object();
     json_object_object_add(req, "op", json_object_new_string("node.status"));
-    struct json_object *r = ctl_call(node->control, req, PROBE_TIMEOUT_MS, v->error,
-                                     sizeof(v->error));
+    struct json_object *r =
+        ctl_call(node->control, req, PROBE_TIMEOUT_MS, v->error, sizeof(v->error));
     json_object_put(req);
     if (!r)
         return;

@@ -1,7 +1,8 @@
 /* The CSI Controller service, volume lifecycle: CreateVolume (placement across zones),
  * DeleteVolume, ValidateVolumeCapabilities, ListVolumes, GetCapacity,
- * ControllerGetCapabilities. Publishing is in controller_publish.c, expansion in
- * controller_expand.c, snapshots in controller_snapshot.c.
+ * ControllerGetCapabilities. Publishing is in controller_publish.c, snapshots in
+ * controller_snapshot.c. Expansion is not offered: tandemd has no volume.expand yet, and an
+ * attached NBD device cannot learn a new size without reconnecting (csi/README.md).
  *
  * Every request is validated first (INVALID_ARGUMENT naming the field), then executed against
  * the daemons; tandemd's error codes map to gRPC codes in one place, ctl_status(). */
@@ -44,14 +45,6 @@ ProtobufCMessage *ctl_status(struct rpc_call *c, struct json_object *reply, cons
 
 /* ---- CreateVolume ---- */
 
-struct create_params {
-    unsigned replicas;
-    const char *zones; /* comma list, or NULL */
-    const char *fs_type;
-    const char *on_no_quorum;
-    bool remote_access;
-};
-
 static bool parse_bool(const char *s, bool *out)
 {
     if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "1") == 0)
@@ -83,8 +76,8 @@ static int parse_params(struct rpc_call *c, const Csi__V1__CreateVolumeRequest *
             p->zones = v[0] ? v : NULL;
         } else if (strcmp(k, "fsType") == 0 || strcmp(k, "csi.storage.k8s.io/fstype") == 0) {
             if (v[0] && strcmp(v, "ext4") != 0 && strcmp(v, "xfs") != 0) {
-                rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT, "parameter %s=%s: want ext4 or xfs",
-                          k, v);
+                rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT, "parameter %s=%s: want ext4 or xfs", k,
+                          v);
                 return -1;
             }
             if (v[0])
@@ -117,12 +110,14 @@ static int parse_params(struct rpc_call *c, const Csi__V1__CreateVolumeRequest *
                           "parameter allowRemoteVolumeAccess=%s: want true/false", v);
                 return -1;
             }
+        } else if (strcmp(k, "snapshotEndpoint") == 0 || strcmp(k, "snapshotRegion") == 0) {
+            continue; /* for restores from an S3 snapshot (controller_snapshot.c) */
         } else if (strncmp(k, "csi.storage.k8s.io/", 19) == 0) {
             continue; /* the provisioner's own metadata (PVC name...) */
         } else {
             rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT,
                       "unknown parameter %s (known: replicas, zones, fsType, onNoQuorum, witness, "
-                      "allowRemoteVolumeAccess)",
+                      "allowRemoteVolumeAccess, snapshotEndpoint, snapshotRegion)",
                       k);
             return -1;
         }
@@ -152,8 +147,7 @@ static long long pick_size(struct rpc_call *c, const Csi__V1__CapacityRange *r)
         up = (size + 4095) / 4096 * 4096;
     if (lim && up > lim) {
         rpc_error(c, GRPC_STATUS_OUT_OF_RANGE,
-                  "capacity_range: no multiple of 4096 bytes lies between %lld and %lld", req,
-                  lim);
+                  "capacity_range: no multiple of 4096 bytes lies between %lld and %lld", req, lim);
         return -1;
     }
     return up;
@@ -263,16 +257,17 @@ Csi__V1__Volume *volume_message(struct arena *a, const struct vol_info *v, const
     size_t len = 0;
     m->accessible_topology = arena_alloc(a, sizeof(void *) * (v->n_rep + 1));
     for (unsigned i = 0; i < v->n_rep; i++) {
-        len += (size_t)snprintf(reps + len, sizeof(reps) - len, "%s%s", i ? "," : "",
-                                v->rep[i].node);
+        len +=
+            (size_t)snprintf(reps + len, sizeof(reps) - len, "%s%s", i ? "," : "", v->rep[i].node);
         bool dup = false;
         for (size_t k = 0; k < m->n_accessible_topology; k++)
             dup |= strcmp(pb_topology_zone(m->accessible_topology[k]), v->rep[i].zone) == 0;
         if (!dup && !remote)
-            m->accessible_topology[m->n_accessible_topology++] = pb_zone_topology(a, v->rep[i].zone);
+            m->accessible_topology[m->n_accessible_topology++] =
+                pb_zone_topology(a, v->rep[i].zone);
     }
-    const char *kv[] = {CTX_FS_TYPE, fs_type, CTX_REPLICAS, reps, CTX_REMOTE,
-                        remote ? "true" : NULL};
+    const char *kv[] = {CTX_FS_TYPE, fs_type,    CTX_REPLICAS,
+                        reps,        CTX_REMOTE, remote ? "true" : NULL};
     m->volume_context = (Csi__V1__Volume__VolumeContextEntry **)pb_map_build(
         a, &csi__v1__volume__volume_context_entry__descriptor, kv, 3, &m->n_volume_context);
     if (src) {
@@ -332,6 +327,17 @@ static ProtobufCMessage *create_volume(struct rpc_call *c, const ProtobufCMessag
     struct node_view *views = cluster_probe(&pl->cluster, &c->arena);
     struct vol_info v;
     vol_find(&pl->cluster, views, name, &v);
+    if (v.found && restore_unfinished(pl, name)) {
+        /* a restore into it died half-way: drop it and start over */
+        rpc_note(c, "removing %s left by an unfinished restore", name);
+        for (unsigned i = 0; i < v.n_rep; i++)
+            if (v.rep[i].present) {
+                char err[256];
+                json_object_put(
+                    vol_op(v.rep[i].view->node, "volume.delete", name, NULL, err, sizeof(err)));
+            }
+        vol_find(&pl->cluster, views, name, &v);
+    }
     if (v.found) {
         long long req_b = req->capacity_range ? req->capacity_range->required_bytes : 0;
         long long lim_b = req->capacity_range ? req->capacity_range->limit_bytes : 0;
@@ -347,15 +353,31 @@ static ProtobufCMessage *create_volume(struct rpc_call *c, const ProtobufCMessag
         rpc_note(c, "exists already");
         return create_response(c, &v, &p, src);
     }
-    if (src)
-        return create_from_snapshot(c, pl, views, req, name, size, &p.replicas, p.fs_type,
-                                    p.remote_access);
+    if (src) {
+        if (create_from_snapshot(c, pl, views, req, name, size, &p, &v) < 0)
+            return NULL;
+        return create_response(c, &v, &p, src);
+    }
 
+    if (create_new_volume(c, pl, views, req, name, size, &p, &v) < 0)
+        return NULL;
+    return create_response(c, &v, &p, NULL);
+}
+
+int create_new_volume(struct rpc_call *c, struct csi_plugin *pl, struct node_view *views,
+                      const Csi__V1__CreateVolumeRequest *req, const char *name, long long size,
+                      const struct create_params *pp, struct vol_info *out)
+{
+    const struct create_params p = *pp;
+    struct vol_info v;
+    char why[512];
     struct node_view *chosen[CLUSTER_MAX_NODES];
-    unsigned n = place(&pl->cluster, views, req->accessibility_requirements, &p, size, chosen,
-                       why, sizeof(why));
-    if (n < p.replicas)
-        return rpc_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "CreateVolume %s: %s", name, why);
+    unsigned n = place(&pl->cluster, views, req->accessibility_requirements, &p, size, chosen, why,
+                       sizeof(why));
+    if (n < p.replicas) {
+        rpc_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "CreateVolume %s: %s", name, why);
+        return -1;
+    }
 
     struct json_object *extra = json_object_new_object();
     json_object_object_add(extra, "size", json_object_new_int64(size));
@@ -378,12 +400,13 @@ static ProtobufCMessage *create_volume(struct rpc_call *c, const ProtobufCMessag
             vol_find(&pl->cluster, views, name, &v);
             if (v.found && v.size == size && v.n_rep == p.replicas) {
                 json_object_put(r);
-                return create_response(c, &v, &p, NULL);
+                *out = v;
+                return 0;
             }
         }
-        ProtobufCMessage *e = ctl_status(c, r, err, "CreateVolume");
+        ctl_status(c, r, err, "CreateVolume");
         json_object_put(r);
-        return e;
+        return -1;
     }
     json_object_put(r);
     memset(&v, 0, sizeof(v));
@@ -399,7 +422,8 @@ static ProtobufCMessage *create_volume(struct rpc_call *c, const ProtobufCMessag
     v.n_rep = n;
     rpc_note(c, "placed on %s%s%s%s%s", chosen[0]->node->id, n > 1 ? "," : "",
              n > 1 ? chosen[1]->node->id : "", n > 2 ? "," : "", n > 2 ? chosen[2]->node->id : "");
-    return create_response(c, &v, &p, NULL);
+    *out = v;
+    return 0;
 }
 
 /* ---- DeleteVolume ---- */
@@ -482,11 +506,10 @@ static ProtobufCMessage *validate_caps(struct rpc_call *c, const ProtobufCMessag
     /* echo what was confirmed; the request's messages are freed after the handler, so the
      * response points at copies */
     conf->n_volume_capabilities = req->n_volume_capabilities;
-    conf->volume_capabilities =
-        arena_alloc(&c->arena, sizeof(void *) * req->n_volume_capabilities);
+    conf->volume_capabilities = arena_alloc(&c->arena, sizeof(void *) * req->n_volume_capabilities);
     for (size_t i = 0; i < req->n_volume_capabilities; i++)
-        conf->volume_capabilities[i] = (Csi__V1__VolumeCapability *)pb_copy(
-            &c->arena, &req->volume_capabilities[i]->base);
+        conf->volume_capabilities[i] =
+            (Csi__V1__VolumeCapability *)pb_copy(&c->arena, &req->volume_capabilities[i]->base);
     r->confirmed = conf;
     return &r->base;
 }
@@ -516,8 +539,8 @@ static ProtobufCMessage *list_volumes(struct rpc_call *c, const ProtobufCMessage
     }
     struct node_view *views = cluster_probe(&pl->cluster, a);
     size_t cap = 64, n = 0;
-    const char **names = malloc(cap * sizeof(*names));
-    long long *sizes = malloc(cap * sizeof(*sizes));
+    const char **names = arena_alloc(a, cap * sizeof(*names));
+    long long *sizes = arena_alloc(a, cap * sizeof(*sizes));
     struct json_object *replies[CLUSTER_MAX_NODES] = {0};
     for (size_t i = 0; i < pl->cluster.n; i++) {
         if (!views[i].up)
@@ -538,9 +561,9 @@ static ProtobufCMessage *list_volumes(struct rpc_call *c, const ProtobufCMessage
             if (dup)
                 continue;
             if (n == cap) {
+                names = arena_grow(a, names, cap * sizeof(*names), 2 * cap * sizeof(*names));
+                sizes = arena_grow(a, sizes, cap * sizeof(*sizes), 2 * cap * sizeof(*sizes));
                 cap *= 2;
-                names = realloc(names, cap * sizeof(*names));
-                sizes = realloc(sizes, cap * sizeof(*sizes));
             }
             names[n] = arena_strdup(a, nm);
             sizes[n++] = ctl_int(e, "size");
@@ -552,12 +575,9 @@ static ProtobufCMessage *list_volumes(struct rpc_call *c, const ProtobufCMessage
     const char **sorted = arena_alloc(a, sizeof(*sorted) * (n + 1));
     memcpy(sorted, names, n * sizeof(*names));
     qsort(sorted, n, sizeof(*sorted), cmp_str);
-    if (start > n) {
-        free(names);
-        free(sizes);
+    if (start > n)
         return rpc_error(c, GRPC_STATUS_ABORTED, "ListVolumes: starting_token %zu is past the end",
                          start);
-    }
     size_t count = n - start;
     if (req->max_entries > 0 && (size_t)req->max_entries < count)
         count = (size_t)req->max_entries;
@@ -580,8 +600,6 @@ static ProtobufCMessage *list_volumes(struct rpc_call *c, const ProtobufCMessage
     }
     if (start + count < n)
         r->next_token = arena_printf(a, "%zu", start + count);
-    free(names);
-    free(sizes);
     return &r->base;
 }
 
@@ -643,7 +661,6 @@ static ProtobufCMessage *get_capabilities(struct rpc_call *c, const ProtobufCMes
         CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__LIST_VOLUMES,
         CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__GET_CAPACITY,
         CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__PUBLISH_READONLY,
-        CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__EXPAND_VOLUME,
         CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__CREATE_DELETE_SNAPSHOT,
         CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__LIST_SNAPSHOTS,
     };
@@ -667,15 +684,14 @@ static ProtobufCMessage *get_capabilities(struct rpc_call *c, const ProtobufCMes
 }
 
 const struct rpc_method controller_methods[] = {
-    {"/csi.v1.Controller/CreateVolume", &csi__v1__create_volume_request__descriptor,
-     create_volume, &csi_plugin},
-    {"/csi.v1.Controller/DeleteVolume", &csi__v1__delete_volume_request__descriptor,
-     delete_volume, &csi_plugin},
+    {"/csi.v1.Controller/CreateVolume", &csi__v1__create_volume_request__descriptor, create_volume,
+     &csi_plugin},
+    {"/csi.v1.Controller/DeleteVolume", &csi__v1__delete_volume_request__descriptor, delete_volume,
+     &csi_plugin},
     {"/csi.v1.Controller/ControllerPublishVolume",
      &csi__v1__controller_publish_volume_request__descriptor, controller_publish, &csi_plugin},
     {"/csi.v1.Controller/ControllerUnpublishVolume",
-     &csi__v1__controller_unpublish_volume_request__descriptor, controller_unpublish,
-     &csi_plugin},
+     &csi__v1__controller_unpublish_volume_request__descriptor, controller_unpublish, &csi_plugin},
     {"/csi.v1.Controller/ValidateVolumeCapabilities",
      &csi__v1__validate_volume_capabilities_request__descriptor, validate_caps, &csi_plugin},
     {"/csi.v1.Controller/ListVolumes", &csi__v1__list_volumes_request__descriptor, list_volumes,
@@ -684,8 +700,6 @@ const struct rpc_method controller_methods[] = {
      &csi_plugin},
     {"/csi.v1.Controller/ControllerGetCapabilities",
      &csi__v1__controller_get_capabilities_request__descriptor, get_capabilities, &csi_plugin},
-    {"/csi.v1.Controller/ControllerExpandVolume",
-     &csi__v1__controller_expand_volume_request__descriptor, controller_expand, &csi_plugin},
     {"/csi.v1.Controller/CreateSnapshot", &csi__v1__create_snapshot_request__descriptor,
      create_snapshot, &csi_plugin},
     {"/csi.v1.Controller/DeleteSnapshot", &csi__v1__delete_snapshot_request__descriptor,

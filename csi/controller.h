@@ -1,5 +1,5 @@
 /* Internal interface between the Controller service's files (controller.c: lifecycle,
- * controller_publish.c, controller_expand.c, controller_snapshot.c). Each handler follows
+ * controller_publish.c, controller_snapshot.c). Each handler follows
  * rpc_handler's contract (rpc_server.h) with ctx = &csi_plugin. */
 #ifndef TANDEM_CSI_CONTROLLER_H
 #define TANDEM_CSI_CONTROLLER_H
@@ -19,19 +19,32 @@ Csi__V1__Volume *volume_message(struct arena *a, const struct vol_info *v, const
                                 bool remote, const Csi__V1__VolumeContentSource *src);
 
 ProtobufCMessage *controller_publish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);
-ProtobufCMessage *controller_unpublish(struct rpc_call *c, const ProtobufCMessage *msg,
-                                       void *ctx);
-ProtobufCMessage *controller_expand(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);
+ProtobufCMessage *controller_unpublish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);
 ProtobufCMessage *create_snapshot(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);
 ProtobufCMessage *delete_snapshot(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);
 ProtobufCMessage *list_snapshots(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);
 
-/* CreateVolume with a snapshot source (controller_snapshot.c): restores the snapshot into a new
- * volume named name. */
-ProtobufCMessage *create_from_snapshot(struct rpc_call *c, struct csi_plugin *pl,
-                                       struct node_view *views,
-                                       const Csi__V1__CreateVolumeRequest *req, const char *name,
-                                       long long size, const unsigned *replicas,
-                                       const char *fs_type, bool remote);
+/* CreateVolume's StorageClass parameters (csi/README.md). */
+struct create_params {
+    unsigned replicas;
+    const char *zones; /* comma list, or NULL */
+    const char *fs_type;
+    const char *on_no_quorum;
+    bool remote_access;
+};
+
+/* Places and creates a new volume (no source); fills out. -1 with the call's status set. */
+int create_new_volume(struct rpc_call *c, struct csi_plugin *pl, struct node_view *views,
+                      const Csi__V1__CreateVolumeRequest *req, const char *name, long long size,
+                      const struct create_params *p, struct vol_info *out);
+
+/* CreateVolume with a snapshot source (controller_snapshot.c): a new volume named name with the
+ * snapshot's data. -1 with the call's status set. */
+int create_from_snapshot(struct rpc_call *c, struct csi_plugin *pl, struct node_view *views,
+                         const Csi__V1__CreateVolumeRequest *req, const char *name, long long size,
+                         const struct create_params *p, struct vol_info *out);
+
+/* True when a restore into volume name was started and never finished (controller_snapshot.c). */
+bool restore_unfinished(const struct csi_plugin *pl, const char *name);
 
 #endif

@@ -24,10 +24,11 @@ static ProtobufCMessage *publish_response(struct rpc_call *c, const char *primar
         arena_new(&c->arena, Csi__V1__ControllerPublishVolumeResponse);
     csi__v1__controller_publish_volume_response__init(r);
     const char *kv[] = {CTX_PRIMARY, primary, CTX_NBD, nbd};
-    r->publish_context = (Csi__V1__ControllerPublishVolumeResponse__PublishContextEntry **)
-        pb_map_build(&c->arena,
-                     &csi__v1__controller_publish_volume_response__publish_context_entry__descriptor,
-                     kv, 2, &r->n_publish_context);
+    r->publish_context =
+        (Csi__V1__ControllerPublishVolumeResponse__PublishContextEntry **)pb_map_build(
+            &c->arena,
+            &csi__v1__controller_publish_volume_response__publish_context_entry__descriptor, kv, 2,
+            &r->n_publish_context);
     return &r->base;
 }
 
@@ -92,8 +93,7 @@ ProtobufCMessage *controller_publish(struct rpc_call *c, const ProtobufCMessage 
     if (!v.found)
         return rpc_error(c, GRPC_STATUS_NOT_FOUND, "no volume %s", req->volume_id);
     if (!target)
-        return rpc_error(c, GRPC_STATUS_NOT_FOUND, "no node %s in the nodes file",
-                         req->node_id);
+        return rpc_error(c, GRPC_STATUS_NOT_FOUND, "no node %s in the nodes file", req->node_id);
     struct vol_replica *mine = replica_on(&v, req->node_id);
     const char *remote = pb_map_get(req->volume_context, req->n_volume_context, CTX_REMOTE);
     if (!mine) {

@@ -20,16 +20,16 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tandem-csi --mode controller|node --endpoint unix:///csi/csi.sock\n"
-            "                  --node-id ID [--zone ZONE] [--workers N] [--verbose]\n"
-            "  controller: --nodes FILE         node-id, control endpoint, peer address per line\n"
-            "              [--state-dir DIR]    scratch space for restores (default /tmp)\n"
-            "  node:       --tandem-control PATH  the local tandemd's control socket\n"
-            "              [--state-dir DIR]    attachment records, FUSE mounts\n"
-            "                                   (default /var/lib/tandem-csi)\n"
-            "              [--attach auto|nbd|fuse]  kernel NBD, or nbdfuse+loop where the\n"
-            "                                   kernel has no nbd driver (auto: whichever works)\n");
+    fprintf(
+        f, "usage: tandem-csi --mode controller|node --endpoint unix:///csi/csi.sock\n"
+           "                  --node-id ID [--zone ZONE] [--workers N] [--verbose]\n"
+           "  controller: --nodes FILE         node-id, control endpoint, peer address per line\n"
+           "              [--state-dir DIR]    scratch space for restores (default /tmp)\n"
+           "  node:       --tandem-control PATH  the local tandemd's control socket\n"
+           "              [--state-dir DIR]    attachment records, FUSE mounts\n"
+           "                                   (default /var/lib/tandem-csi)\n"
+           "              [--attach auto|nbd|fuse]  kernel NBD, or nbdfuse+loop where the\n"
+           "                                   kernel has no nbd driver (auto: whichever works)\n");
 }
 
 int main(int argc, char **argv)

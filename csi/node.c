@@ -1,6 +1,6 @@
 /* The CSI Node service: stage (attach + format-if-blank + mount), publish (bind mount, or the
- * device node bound onto a file for raw block), unpublish, unstage (unmount + detach), expand
- * (grow the filesystem), volume stats, node info (zone topology) and capabilities.
+ * device node bound onto a file for raw block), unpublish, unstage (unmount + detach),
+ * volume stats, node info (zone topology) and capabilities.
  *
  * Idempotency: the attachment record (attach.h) and the mount table are the state; each call
  * first checks whether its work is already done. One lock serialises calls that change
@@ -92,13 +92,12 @@ static ProtobufCMessage *stage_locked(struct rpc_call *c, struct csi_plugin *p,
     struct attachment a;
     if (attach_record_load(p->state_dir, req->volume_id, &a) == 0) {
         if (strcmp(a.staging, req->staging_target_path) != 0)
-            return rpc_error(c, GRPC_STATUS_ALREADY_EXISTS,
-                             "volume %s is staged at %s, not %s", req->volume_id, a.staging,
-                             req->staging_target_path);
+            return rpc_error(c, GRPC_STATUS_ALREADY_EXISTS, "volume %s is staged at %s, not %s",
+                             req->volume_id, a.staging, req->staging_target_path);
         if (a.block != is_block(cap))
-            return rpc_error(c, GRPC_STATUS_ALREADY_EXISTS,
-                             "volume %s is staged as %s, not %s", req->volume_id,
-                             a.block ? "block" : "mount", is_block(cap) ? "block" : "mount");
+            return rpc_error(c, GRPC_STATUS_ALREADY_EXISTS, "volume %s is staged as %s, not %s",
+                             req->volume_id, a.block ? "block" : "mount",
+                             is_block(cap) ? "block" : "mount");
         if (a.block || mount_is_mountpoint(a.staging)) {
             rpc_note(c, "already staged on %s (%s)", a.device, a.method);
             goto done;
@@ -113,8 +112,8 @@ static ProtobufCMessage *stage_locked(struct rpc_call *c, struct csi_plugin *p,
                 return rpc_error(c, GRPC_STATUS_UNAVAILABLE, "local tandemd: %s", err);
             nbd = local_nbd;
         }
-        if (attach_volume(p->state_dir, req->volume_id, nbd, p->attach_mode, &a, err,
-                          sizeof(err)) < 0)
+        if (attach_volume(p->state_dir, req->volume_id, nbd, p->attach_mode, &a, err, sizeof(err)) <
+            0)
             return rpc_error(c, GRPC_STATUS_INTERNAL, "attach %s: %s", req->volume_id, err);
         snprintf(a.staging, sizeof(a.staging), "%s", req->staging_target_path);
         a.block = is_block(cap);
@@ -123,9 +122,9 @@ static ProtobufCMessage *stage_locked(struct rpc_call *c, struct csi_plugin *p,
             detach_volume(&a, e2, sizeof(e2));
             return rpc_error(c, GRPC_STATUS_INTERNAL, "%s", err);
         }
-        rpc_note(c, "attach: %s", strcmp(a.method, "nbd") == 0
-                                      ? "kernel NBD (nbd-client)"
-                                      : "nbdfuse+loop (no /dev/nbd* on this kernel)");
+        rpc_note(c, "attach: %s",
+                 strcmp(a.method, "nbd") == 0 ? "kernel NBD (nbd-client)"
+                                              : "nbdfuse+loop (no /dev/nbd* on this kernel)");
         rpc_note(c, "device %s", a.device);
     }
     if (!a.block) {
@@ -136,8 +135,8 @@ static ProtobufCMessage *stage_locked(struct rpc_call *c, struct csi_plugin *p,
             fs = "ext4";
         char opts[4200], note[256];
         mount_options(cap, is_reader_only(cap), opts, sizeof(opts));
-        if (mount_format_and_mount(a.device, req->staging_target_path, fs, opts, note,
-                                   sizeof(note), err, sizeof(err)) < 0)
+        if (mount_format_and_mount(a.device, req->staging_target_path, fs, opts, note, sizeof(note),
+                                   err, sizeof(err)) < 0)
             return rpc_error(c, GRPC_STATUS_INTERNAL, "%s", err);
         rpc_note(c, "%s; mounted at %s", note, req->staging_target_path);
     }
@@ -184,8 +183,8 @@ static ProtobufCMessage *node_unstage(struct rpc_call *c, const ProtobufCMessage
     csi__v1__node_unstage_volume_response__init(resp);
     pthread_mutex_lock(&node_lock);
     struct attachment a;
-    bool have = !strchr(req->volume_id, '/') &&
-                attach_record_load(p->state_dir, req->volume_id, &a) == 0;
+    bool have =
+        !strchr(req->volume_id, '/') && attach_record_load(p->state_dir, req->volume_id, &a) == 0;
     if (mount_is_mountpoint(req->staging_target_path) &&
         mount_unmount(req->staging_target_path, err, sizeof(err)) < 0) {
         pthread_mutex_unlock(&node_lock);
@@ -278,8 +277,7 @@ static ProtobufCMessage *node_publish(struct rpc_call *c, const ProtobufCMessage
     return &resp->base;
 }
 
-static ProtobufCMessage *node_unpublish(struct rpc_call *c, const ProtobufCMessage *msg,
-                                        void *ctx)
+static ProtobufCMessage *node_unpublish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
 {
     const Csi__V1__NodeUnpublishVolumeRequest *req =
         (const Csi__V1__NodeUnpublishVolumeRequest *)msg;
@@ -313,8 +311,8 @@ static ProtobufCMessage *node_unpublish(struct rpc_call *c, const ProtobufCMessa
 
 /* ---- NodeGetVolumeStats ---- */
 
-static Csi__V1__VolumeUsage *usage(struct arena *a, Csi__V1__VolumeUsage__Unit unit, long long total,
-                                   long long avail, long long used)
+static Csi__V1__VolumeUsage *usage(struct arena *a, Csi__V1__VolumeUsage__Unit unit,
+                                   long long total, long long avail, long long used)
 {
     Csi__V1__VolumeUsage *u = arena_new(a, Csi__V1__VolumeUsage);
     csi__v1__volume_usage__init(u);
@@ -327,8 +325,7 @@ static Csi__V1__VolumeUsage *usage(struct arena *a, Csi__V1__VolumeUsage__Unit u
 
 static ProtobufCMessage *node_stats(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
 {
-    const Csi__V1__NodeGetVolumeStatsRequest *req =
-        (const Csi__V1__NodeGetVolumeStatsRequest *)msg;
+    const Csi__V1__NodeGetVolumeStatsRequest *req = (const Csi__V1__NodeGetVolumeStatsRequest *)msg;
     (void)ctx;
     if (!req->volume_id[0])
         return rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT,
@@ -359,61 +356,18 @@ static ProtobufCMessage *node_stats(struct rpc_call *c, const ProtobufCMessage *
         return &r->base;
     }
     if (!mount_is_mountpoint(req->volume_path))
-        return rpc_error(c, GRPC_STATUS_NOT_FOUND, "%s is not a mounted volume",
-                         req->volume_path);
+        return rpc_error(c, GRPC_STATUS_NOT_FOUND, "%s is not a mounted volume", req->volume_path);
     struct statvfs vs;
     if (statvfs(req->volume_path, &vs) < 0)
         return rpc_error(c, GRPC_STATUS_INTERNAL, "statvfs %s: %s", req->volume_path,
                          strerror(errno));
     long long fr = (long long)vs.f_frsize;
-    r->usage[r->n_usage++] = usage(&c->arena, CSI__V1__VOLUME_USAGE__UNIT__BYTES,
-                                   (long long)vs.f_blocks * fr, (long long)vs.f_bavail * fr,
-                                   (long long)(vs.f_blocks - vs.f_bfree) * fr);
+    r->usage[r->n_usage++] =
+        usage(&c->arena, CSI__V1__VOLUME_USAGE__UNIT__BYTES, (long long)vs.f_blocks * fr,
+              (long long)vs.f_bavail * fr, (long long)(vs.f_blocks - vs.f_bfree) * fr);
     r->usage[r->n_usage++] =
         usage(&c->arena, CSI__V1__VOLUME_USAGE__UNIT__INODES, (long long)vs.f_files,
               (long long)vs.f_favail, (long long)(vs.f_files - vs.f_ffree));
-    return &r->base;
-}
-
-/* ---- NodeExpandVolume ---- */
-
-static ProtobufCMessage *node_expand(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
-{
-    const Csi__V1__NodeExpandVolumeRequest *req = (const Csi__V1__NodeExpandVolumeRequest *)msg;
-    struct csi_plugin *p = *(struct csi_plugin **)ctx;
-    char err[1024];
-    if (!req->volume_id[0])
-        return rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT, "NodeExpandVolume: volume_id is required");
-    if (!req->volume_path[0])
-        return rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT,
-                         "NodeExpandVolume: volume_path is required");
-    if (req->capacity_range && req->capacity_range->required_bytes < 0)
-        return rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT, "NodeExpandVolume: negative capacity");
-    pthread_mutex_lock(&node_lock);
-    struct attachment a;
-    if (strchr(req->volume_id, '/') || attach_record_load(p->state_dir, req->volume_id, &a) < 0) {
-        pthread_mutex_unlock(&node_lock);
-        return rpc_error(c, GRPC_STATUS_NOT_FOUND, "volume %s is not staged on this node",
-                         req->volume_id);
-    }
-    int rc = attach_refresh_size(&a, NULL, err, sizeof(err));
-    if (rc == 0 && !a.block)
-        rc = mount_grow_fs(a.device, a.staging, err, sizeof(err));
-    long long bytes = 0;
-    int fd = open(a.device, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        unsigned long long b;
-        if (ioctl(fd, BLKGETSIZE64, &b) == 0)
-            bytes = (long long)b;
-        close(fd);
-    }
-    pthread_mutex_unlock(&node_lock);
-    if (rc < 0)
-        return rpc_error(c, GRPC_STATUS_INTERNAL, "%s", err);
-    Csi__V1__NodeExpandVolumeResponse *r =
-        arena_new(&c->arena, Csi__V1__NodeExpandVolumeResponse);
-    csi__v1__node_expand_volume_response__init(r);
-    r->capacity_bytes = bytes;
     return &r->base;
 }
 
@@ -445,7 +399,6 @@ static ProtobufCMessage *node_caps(struct rpc_call *c, const ProtobufCMessage *m
     static const Csi__V1__NodeServiceCapability__RPC__Type types[] = {
         CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__STAGE_UNSTAGE_VOLUME,
         CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__GET_VOLUME_STATS,
-        CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__EXPAND_VOLUME,
         CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__SINGLE_NODE_MULTI_WRITER,
     };
     size_t n = sizeof(types) / sizeof(types[0]);
@@ -476,8 +429,6 @@ const struct rpc_method node_methods[] = {
      node_unpublish, &csi_plugin},
     {"/csi.v1.Node/NodeGetVolumeStats", &csi__v1__node_get_volume_stats_request__descriptor,
      node_stats, &csi_plugin},
-    {"/csi.v1.Node/NodeExpandVolume", &csi__v1__node_expand_volume_request__descriptor,
-     node_expand, &csi_plugin},
     {"/csi.v1.Node/NodeGetInfo", &csi__v1__node_get_info_request__descriptor, node_info,
      &csi_plugin},
     {"/csi.v1.Node/NodeGetCapabilities", &csi__v1__node_get_capabilities_request__descriptor,

@@ -15,11 +15,11 @@
 #define CSI_DRIVER_NAME  "csi.tandem.io"
 #define CSI_TOPOLOGY_KEY "topology.kubernetes.io/zone"
 /* Keys of volume_context / publish_context that tandem-csi sets. */
-#define CTX_FS_TYPE   "fsType"
-#define CTX_REPLICAS  "tandem.io/replicas"
-#define CTX_REMOTE    "tandem.io/allowRemoteVolumeAccess"
-#define CTX_PRIMARY   "tandem.io/primary"
-#define CTX_NBD       "tandem.io/nbd"
+#define CTX_FS_TYPE  "fsType"
+#define CTX_REPLICAS "tandem.io/replicas"
+#define CTX_REMOTE   "tandem.io/allowRemoteVolumeAccess"
+#define CTX_PRIMARY  "tandem.io/primary"
+#define CTX_NBD      "tandem.io/nbd"
 
 enum csi_mode { MODE_CONTROLLER, MODE_NODE };
 

@@ -30,19 +30,46 @@ static void argv_text(const char *const argv[], char *buf, size_t len)
         pos += (size_t)snprintf(buf + pos, len - pos, "%s%s", i ? " " : "", argv[i]);
 }
 
+extern char **environ;
+
 int proc_run(const char *const argv[], int timeout_ms, char *out, size_t outlen)
+{
+    return proc_run_env(argv, NULL, timeout_ms, out, outlen);
+}
+
+int proc_run_env(const char *const argv[], const char *const env[], int timeout_ms, char *out,
+                 size_t outlen)
 {
     char cmd[1024];
     argv_text(argv, cmd, sizeof(cmd));
-    log_info("exec", "%s", cmd);
+    size_t n_env = 0, n_extra = 0;
+    while (environ[n_env])
+        n_env++;
+    while (env && env[n_extra])
+        n_extra++;
+    /* built before fork: the child of a threaded process must not allocate */
+    char **envp = calloc(n_env + n_extra + 1, sizeof(*envp));
+    if (!envp)
+        abort();
+    memcpy(envp, environ, n_env * sizeof(*envp));
+    char names[256] = "";
+    for (size_t i = 0; i < n_extra; i++) {
+        envp[n_env + i] = (char *)env[i];
+        size_t nl = strcspn(env[i], "=");
+        size_t len = strlen(names);
+        snprintf(names + len, sizeof(names) - len, " %.*s=...", (int)nl, env[i]);
+    }
+    log_info("exec", "%s%s%s%s", n_extra ? "env" : "", names, n_extra ? " " : "", cmd);
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0) {
         snprintf(out, outlen, "pipe: %s", strerror(errno));
+        free(envp);
         return -1;
     }
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(out, outlen, "fork: %s", strerror(errno));
+        free(envp);
         close(pfd[0]);
         close(pfd[1]);
         return -1;
@@ -52,10 +79,11 @@ int proc_run(const char *const argv[], int timeout_ms, char *out, size_t outlen)
         dup2(devnull, 0);
         dup2(pfd[1], 1);
         dup2(pfd[1], 2);
-        execvp(argv[0], (char *const *)argv);
+        execvpe(argv[0], (char *const *)argv, envp);
         dprintf(2, "cannot run %s: %s", argv[0], strerror(errno));
         _exit(127);
     }
+    free(envp);
     close(pfd[1]);
     size_t have = 0;
     if (outlen)

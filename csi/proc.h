@@ -15,6 +15,10 @@
 #include <sys/types.h>
 
 int proc_run(const char *const argv[], int timeout_ms, char *out, size_t outlen);
+/* As proc_run, with extra "NAME=VALUE" environment entries (NULL-terminated; may hold
+ * credentials: they are not logged, only their names). */
+int proc_run_env(const char *const argv[], const char *const env[], int timeout_ms, char *out,
+                 size_t outlen);
 /* Starts argv in its own session with stdout/stderr appended to logpath; returns its pid or -1.
  * The caller reaps it with proc_reap() or leaves it running (nbdfuse lives as long as the
  * attachment). */

@@ -80,8 +80,8 @@ void rpc_note(struct rpc_call *c, const char *fmt, ...)
     va_end(ap);
 }
 
-int rpc_endpoint_parse(const char *endpoint, char *addr, size_t addrlen, char *path,
-                       size_t pathlen, char *err, size_t errlen)
+int rpc_endpoint_parse(const char *endpoint, char *addr, size_t addrlen, char *path, size_t pathlen,
+                       char *err, size_t errlen)
 {
     const char *p = NULL;
     if (strncmp(endpoint, "unix:///", 8) == 0)
@@ -169,7 +169,9 @@ static void post_request(struct rpc_server *s)
 
 static void start_receive(struct call_ctx *cc)
 {
-    grpc_op op = {.op = GRPC_OP_RECV_MESSAGE};
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_MESSAGE;
     op.data.recv_message.recv_message = &cc->recv_buf;
     cc->state = CS_RECEIVING;
     if (grpc_call_start_batch(cc->call, &op, 1, cc, NULL) != GRPC_CALL_OK)
@@ -273,8 +275,7 @@ static void *worker_main(void *arg)
 {
     struct rpc_server *s = arg;
     for (;;) {
-        grpc_event ev =
-            grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type != GRPC_OP_COMPLETE)

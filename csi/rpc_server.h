@@ -29,8 +29,8 @@
 #include <stddef.h>
 
 struct rpc_call {
-    struct arena arena;  /* the response and everything it points to */
-    const char *method;  /* full path, e.g. "/csi.v1.Node/NodeStageVolume" */
+    struct arena arena;    /* the response and everything it points to */
+    const char *method;    /* full path, e.g. "/csi.v1.Node/NodeStageVolume" */
     grpc_status_code code; /* set by rpc_error() */
     char message[768];
     char note[256]; /* optional: appended to the call's log line (e.g. "attach: nbdfuse+loop") */
@@ -55,15 +55,14 @@ void rpc_note(struct rpc_call *c, const char *fmt, ...) __attribute__((format(pr
 
 /* Turns a CSI endpoint into a gRPC address and, for Unix sockets, the socket path (empty for
  * TCP). Returns 0, or -1 with a message for an endpoint it does not understand. */
-int rpc_endpoint_parse(const char *endpoint, char *addr, size_t addrlen, char *path,
-                       size_t pathlen, char *err, size_t errlen);
+int rpc_endpoint_parse(const char *endpoint, char *addr, size_t addrlen, char *path, size_t pathlen,
+                       char *err, size_t errlen);
 
 struct rpc_server;
 /* methods[] must outlive the server. Returns NULL with a message on failure. grpc_init() must
  * have been called. */
 struct rpc_server *rpc_server_start(const char *endpoint, const struct rpc_method *methods,
-                                    size_t n_methods, unsigned workers, char *err,
-                                    size_t errlen);
+                                    size_t n_methods, unsigned workers, char *err, size_t errlen);
 void rpc_server_stop(struct rpc_server *s, unsigned grace_ms);
 
 #endif

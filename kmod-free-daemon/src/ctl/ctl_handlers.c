@@ -97,8 +97,7 @@ static struct json_object *capacity_json(const struct registry *reg)
     return c;
 }
 
-static struct json_object *node_status(const struct registry *reg,
-                                       const struct ctl_node_info *info)
+static struct json_object *node_status(const struct registry *reg, const struct ctl_node_info *info)
 {
     struct json_object *o = json_reply_ok(), *n = json_object_new_object();
     json_object_object_add(n, "node", json_object_new_string(info->node));
@@ -122,11 +121,10 @@ struct json_object *ctl_handle(struct registry *reg, const struct ctl_node_info 
         return json_reply_fail("invalid", "request needs an \"op\" string");
     struct json_object *reps;
     bool replicated = json_object_object_get_ex(req, "replicas", &reps);
-    if (info->repl &&
-        ((strcmp(op, "volume.create") == 0 && replicated) || strcmp(op, "volume.promote") == 0 ||
-         strcmp(op, "volume.demote") == 0 || strcmp(op, "volume.status") == 0 ||
-         strcmp(op, "volume.delete") == 0 ||
-         strcmp(op, "volume.verify") == 0 || strcmp(op, "volume.resolve") == 0)) {
+    if (info->repl && ((strcmp(op, "volume.create") == 0 && replicated) ||
+                       strcmp(op, "volume.promote") == 0 || strcmp(op, "volume.demote") == 0 ||
+                       strcmp(op, "volume.status") == 0 || strcmp(op, "volume.delete") == 0 ||
+                       strcmp(op, "volume.verify") == 0 || strcmp(op, "volume.resolve") == 0)) {
         if (!get_string(req, "name"))
             return json_reply_fail("invalid", "this op needs \"name\"");
         return repl_ctl(info->repl, op, req);

@@ -3,7 +3,7 @@
 #   csi_require              skips (77) when Debian's python3 lacks grpcio / protobuf
 #   csi_cluster [VOL_DIRS]   three tandemd daemons n1 n2 n3 (zones zone-n1..3, loopback ports)
 #                            and the controller plugin on $T/controller.sock
-#   csi_node NAME            the node plugin for tandemd NAME on $T/node-NAME.sock
+#   csi_node NAME            the node plugin for tandemd NAME on $T/node_NAME.sock
 #   csi_py SCRIPT [ARGS]     runs a Python scenario with the generated CSI stubs on its path
 #   csi_stop NAME            SIGTERM one plugin; fails unless it exits 0 with no sanitizer report
 # The plugins play against real daemons; the Python scenarios play kubelet and the sidecars
@@ -20,15 +20,16 @@ csi_require() {
     protoc -I"$TANDEM_ROOT/proto" -I/usr/include --python_out="$T/py" "$TANDEM_ROOT/proto/csi.proto"
 }
 
-# csi_start NAME ARGS...: a plugin process, log $T/csi-NAME.log, socket $T/NAME.sock
+# csi_start NAME ARGS...: a plugin process, log $T/NAME.log, socket $T/NAME.sock; NAME is a
+# shell word (controller, node_n1) so common.sh's stop_daemon can stop and check it.
 csi_start() {
     local name=$1
     shift
     rm -f "$T/$name.sock"
-    "$CSI_BIN" --endpoint "unix://$T/$name.sock" "$@" >>"$T/csi-$name.log" 2>&1 &
+    "$CSI_BIN" --endpoint "unix://$T/$name.sock" "$@" >>"$T/$name.log" 2>&1 &
     local pid=$!
     _PIDS+=("$pid")
-    eval "CSI_PID_${name//-/_}=$pid"
+    eval "${name}_PID=$pid"
     wait_until 20 "tandem-csi $name to listen" test -S "$T/$name.sock"
 }
 
@@ -43,32 +44,19 @@ n1 unix:$T/n1/control.sock 127.0.0.1:$P1
 n2 unix:$T/n2/control.sock 127.0.0.1:$P2
 n3 unix:$T/n3/control.sock 127.0.0.1:$P3
 EON
+    mkdir -p "$T/ctl-state"
     csi_start controller --mode controller --node-id controller --nodes "$T/nodes" \
         --state-dir "$T/ctl-state"
-    mkdir -p "$T/ctl-state"
 }
 
 csi_node() {
     local n=$1
-    csi_start "node-$n" --mode node --node-id "$n" --tandem-control "$T/$n/control.sock" \
+    csi_start "node_$n" --mode node --node-id "$n" --tandem-control "$T/$n/control.sock" \
         --state-dir "$T/csi-state-$n"
 }
 
-csi_stop() {
-    local name=$1 pid rc=0
-    eval "pid=\${CSI_PID_${name//-/_}}"
-    kill -TERM "$pid"
-    local deadline=$((SECONDS + 20))
-    while kill -0 "$pid" 2>/dev/null; do
-        [ $SECONDS -lt $deadline ] || fail "tandem-csi $name did not exit within 20s of SIGTERM"
-        sleep 0.05
-    done
-    wait "$pid" || rc=$?
-    [ $rc -eq 0 ] || fail "tandem-csi $name exited with status $rc"
-    grep -q "ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer" "$T/csi-$name.log" &&
-        fail "sanitizer report in csi-$name.log"
-    return 0
-}
+# SIGTERM, a bounded wait for exit 0, no sanitizer report in its log
+csi_stop() { stop_daemon "$1"; }
 
 csi_py() {
     local script=$1
