@@ -79,8 +79,9 @@ const char *frame_status_str(enum frame_status s)
 const char *frame_type_name(uint8_t type)
 {
     static const char *const names[] = {
-        "?",      "HELLO",      "ATTACH",     "ATTACH_REFUSE", "CREATE", "WRITE",  "TRIM",
-        "ZERO",   "FLUSH",      "ACK",        "PING",          "PONG",   "BITMAP", "RS_DATA",
-        "RS_ACK", "VERIFY_REQ", "VERIFY_SUM", "ROLE",          "RS_DONE"};
+        "?",       "HELLO",    "ATTACH",   "ATTACH_REFUSE", "CREATE",     "WRITE",
+        "TRIM",    "ZERO",     "FLUSH",    "ACK",           "PING",       "PONG",
+        "BITMAP",  "RS_DATA",  "RS_ACK",   "VERIFY_REQ",    "VERIFY_SUM", "ROLE",
+        "RS_DONE", "SNAPSHOT", "READ_REQ", "READ_DATA"};
     return type <= FRAME_TYPE_MAX ? names[type] : "?";
 }

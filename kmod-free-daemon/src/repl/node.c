@@ -483,6 +483,7 @@ static void dispatch(struct peer *p)
     case FRAME_ACK:
     case FRAME_RS_ACK:
     case FRAME_VERIFY_SUM:
+    case FRAME_READ_DATA:
         rvol_ack(p, f, payload);
         break;
     default: {
@@ -928,6 +929,7 @@ void repl_node_destroy(struct repl_node *n)
         n->free_tx = t->next;
         free(t);
     }
+    rvol_free_reads(n);
     while (n->free_rio) {
         struct rio *r = n->free_rio;
         n->free_rio = r->next;

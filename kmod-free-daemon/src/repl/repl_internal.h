@@ -32,7 +32,7 @@ struct tx_item {
 /* PEER_TLS: connected, TLS handshake under way (only with --tls-*); no frame is read yet. */
 enum peer_state { PEER_DOWN, PEER_CONNECTING, PEER_TLS, PEER_HELLO, PEER_UP };
 
-enum ack_kind { ACK_NONE, ACK_RIO, ACK_RESYNC, ACK_CREATE, ACK_VERIFY };
+enum ack_kind { ACK_NONE, ACK_RIO, ACK_RESYNC, ACK_CREATE, ACK_VERIFY, ACK_READ };
 
 struct ack_slot {
     enum ack_kind kind;
@@ -116,6 +116,7 @@ struct rio {
     struct bitmap_waiter wiw; /* write intent durable -> issue the write */
     struct oos_waiter oosw[REPL_MAX_REPLICAS];
     bool local_done;
+    bool diskless; /* not written here: the disk is detached (only peers count) */
     int error;
     struct rio *next; /* free list / suspended list */
 };
@@ -205,6 +206,7 @@ struct repl_node {
     struct rvol *vols;
     struct tx_item *free_tx;
     struct rio *free_rio;
+    struct rread *free_rread;
     struct create_job *creates;
     unsigned local_ops; /* resync reads and applied peer frames on this node's disk */
     uint64_t ticks;
@@ -253,6 +255,21 @@ int rvol_discard_local(struct rvol *rv, char *msg, size_t msglen);
 struct member_link *rvol_link_of(struct rvol *rv, struct peer *p);
 /* Primary: copy the member's out-of-sync regions to it (link becomes SyncSource). */
 void rvol_start_resync(struct rvol *rv, struct member_link *l);
+
+/* Tells every connected peer our role, disk state and generation (ROLE frame). */
+void rvol_announce(struct rvol *rv);
+
+/* diskless.c */
+/* A client read: local disk, or a peer when the disk is detached or fails with EIO. */
+void rvol_read(struct rvol *rv, struct vol_io *vio);
+/* EIO from the backing disk: disk state Diskless (persisted if the disk still allows), peers
+ * told; nothing touches the local disk afterwards. Idempotent. */
+void rvol_detach(struct rvol *rv, int err, const char *what);
+/* READ_DATA (f, payload) or a lost connection (f NULL, ECONNRESET) for a remote read. */
+void rvol_read_answer(struct peer *p, void *ptr, int err, const struct frame *f,
+                      const void *payload);
+void rvol_read_serve(struct rvol *rv, struct peer *p, const struct frame *f);
+void rvol_free_reads(struct repl_node *n);
 
 /* verify.c */
 /* Starts a pass on the primary; -1 with a message if it cannot run. */

@@ -53,7 +53,7 @@ struct member_link *rvol_link_of(struct rvol *rv, struct peer *p)
 
 static bool link_gets_writes(const struct member_link *l)
 {
-    return l->peer && l->peer->state == PEER_UP &&
+    return l->peer && l->peer->state == PEER_UP && l->peer_disk != DISK_DISKLESS &&
            (l->link == LINK_ATTACHED || l->link == LINK_SYNC_SOURCE);
 }
 
@@ -228,8 +228,16 @@ static void send_gens(struct rvol *rv, struct peer *p, uint8_t type)
     json_object_object_add(o, "history0", json_hex_u64(rv->meta.history[0]));
     json_object_object_add(o, "history1", json_hex_u64(rv->meta.history[1]));
     json_object_object_add(o, "role", json_object_new_string(role_name(rv->meta.role)));
+    json_object_object_add(o, "disk", json_object_new_string(disk_state_name(rv->meta.disk)));
     peer_send_json(p, type, rv->volume_id, o);
     json_object_put(o);
+}
+
+void rvol_announce(struct rvol *rv)
+{
+    for (unsigned i = 0; i < rv->meta.n_members; i++)
+        if (i != rv->self && rv->links[i].peer->state == PEER_UP)
+            send_gens(rv, rv->links[i].peer, FRAME_ROLE);
 }
 
 void rvol_peer_up(struct rvol *rv, struct peer *p)
@@ -372,7 +380,7 @@ static void rio_put(struct repl_node *n, struct rio *r)
 static bool rio_on_majority(struct rio *r)
 {
     struct rvol *rv = r->rv;
-    unsigned have = r->error ? 0 : 1;
+    unsigned have = r->error || r->diskless ? 0 : 1;
     uint64_t lo = r->outer->off >> REGION_SHIFT;
     uint64_t hi = (r->outer->off + (r->outer->len ? r->outer->len : 1) - 1) >> REGION_SHIFT;
     for (unsigned i = 0; i < rv->meta.n_members; i++) {
@@ -454,8 +462,17 @@ static void rio_local_done(struct vol_io *inner)
 {
     struct rio *r = container_of(inner, struct rio, inner);
     r->local_done = true;
-    if (inner->error && !r->error)
+    if (inner->error == EIO && r->outer->op != VOL_FLUSH) {
+        /* The disk failed, not the request: detach it; the peers' copies decide. */
+        char what[64];
+        snprintf(what, sizeof(what), "write at %llu", (unsigned long long)inner->off);
+        rvol_detach(r->rv, EIO, what);
+        r->diskless = true;
+    } else if (inner->error == EIO) {
+        rvol_detach(r->rv, EIO, "flush");
+    } else if (inner->error && !r->error) {
         r->error = inner->error;
+    }
     rio_maybe_complete(r);
 }
 
@@ -561,6 +578,23 @@ static void start_rio(struct rvol *rv, struct rio *r)
     r->inner.done = rio_local_done;
     r->inner.ctx = r;
     r->inner.on_start = NULL;
+    if (rv->meta.disk == DISK_DISKLESS) {
+        /* Nothing goes to the local disk: straight to the peers, in submission order (each
+         * peer's volume layer orders overlapping writes as they arrive). */
+        r->diskless = true;
+        r->local_done = true;
+        if (o->op == VOL_FLUSH) {
+            for (unsigned i = 0; i < rv->meta.n_members; i++)
+                if (i != rv->self && link_gets_writes(&rv->links[i]))
+                    send_to_peer(r, &rv->links[i]);
+        } else {
+            rv->writes_inflight++;
+            rv->last_write_ms = repl_now_ms();
+            rio_started(&r->inner);
+        }
+        rio_maybe_complete(r);
+        return;
+    }
     if (o->op == VOL_FLUSH) {
         for (unsigned i = 0; i < rv->meta.n_members; i++)
             if (i != rv->self && link_gets_writes(&rv->links[i]))
@@ -580,7 +614,7 @@ static void start_rio(struct rvol *rv, struct rio *r)
 void repl_submit(struct rvol *rv, struct vol_io *vio)
 {
     if (vio->op == VOL_READ) {
-        vol_local_submit(rv->vol, vio);
+        rvol_read(rv, vio);
         return;
     }
     if (rv->meta.role != ROLE_PRIMARY) {
@@ -650,6 +684,10 @@ void rvol_ack(struct peer *p, const struct frame *f, const void *payload)
         create_job_ack(p->node, ptr, p, err);
         return;
     }
+    if (kind == ACK_READ) {
+        rvol_read_answer(p, ptr, err, f, payload);
+        return;
+    }
     if (kind == ACK_VERIFY) {
         struct ack_slot a = *s;
         a.kind = ACK_VERIFY;
@@ -682,7 +720,7 @@ void rvol_ack(struct peer *p, const struct frame *f, const void *payload)
         log_error("repl", "volume %s: %s failed a write at %llu: %s", r->rv->entry->name, p->name,
                   (unsigned long long)r->outer->off, strerror(err));
         mark_oos_rio(r, l);
-        l->peer_disk = DISK_OUTDATED;
+        l->peer_disk = err == EIO ? DISK_DISKLESS : DISK_OUTDATED;
     } else if (!err && l) {
         r->acked_mask |= 1u << (unsigned)(l - r->rv->links);
     }
@@ -702,6 +740,8 @@ void peer_fail_acks(struct peer *p)
             create_job_ack(p->node, s->ptr, p, ECONNRESET);
         } else if (kind == ACK_VERIFY) {
             rvol_verify_answer(s->ptr, p, s, ECONNRESET, NULL, 0);
+        } else if (kind == ACK_READ) {
+            rvol_read_answer(p, s->ptr, ECONNRESET, NULL, NULL);
         } else if (kind == ACK_RESYNC) {
             struct member_link *l = rvol_link_of(s->ptr, p);
             if (l)
@@ -848,6 +888,12 @@ struct sio {
 static void sio_done(struct vol_io *vio)
 {
     struct sio *s = container_of(vio, struct sio, vio);
+    if (vio->error == EIO) {
+        char what[80];
+        snprintf(what, sizeof(what), "applying a frame from %s at %llu", s->peer->name,
+                 (unsigned long long)vio->off);
+        rvol_detach(s->rv, EIO, what);
+    }
     struct frame ack = {.type = s->ack_type,
                         .volume_id = s->rv->volume_id,
                         .offset = s->seq,
@@ -867,6 +913,8 @@ static void apply(struct rvol *rv, struct peer *p, const struct frame *f, void *
         refuse = EPERM;
     else if (rv->meta.role == ROLE_PRIMARY)
         refuse = EPERM; /* two primaries must never both write */
+    else if (rv->meta.disk == DISK_DISKLESS)
+        refuse = EIO; /* detached: the primary records what we miss */
     else if (f->type == FRAME_WRITE || f->type == FRAME_RS_DATA) {
         if (f->payload_len != f->length)
             refuse = EINVAL;
@@ -938,6 +986,11 @@ void rvol_frame(struct rvol *rv, struct peer *p, const struct frame *f, void *pa
             bufpool_put(rv->node->pool, payload, f->payload_len);
         rvol_verify_serve(rv, p, f);
         return;
+    case FRAME_READ_REQ:
+        if (payload)
+            bufpool_put(rv->node->pool, payload, f->payload_len);
+        rvol_read_serve(rv, p, f);
+        return;
     default:
         break;
     }
@@ -965,6 +1018,8 @@ void rvol_frame(struct rvol *rv, struct peer *p, const struct frame *f, void *pa
                                strcmp(json_object_get_string(v), "primary") == 0
                            ? ROLE_PRIMARY
                            : ROLE_SECONDARY;
+        if (json_object_object_get_ex(o, "disk", &v))
+            disk_state_parse(json_object_get_string(v), &l->peer_disk);
         break;
     case FRAME_RS_DONE:
         /* the primary says: you hold everything of generation `current` */
