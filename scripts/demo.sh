@@ -108,6 +108,31 @@ done
 run "${C2[@]}" volume status ci-cache
 sha256sum "$D"/z*/volumes/ci-cache/data | sed "s|$D/||"
 
+step "CSI: what Kubernetes does for a Jenkins PVC on StorageClass tandem-r3"
+# tandem-csi's controller reaches the three daemons through a nodes file; the node plugin runs
+# for node-2 (the zone the scheduler picked). Each call below goes over the plugins' real
+# gRPC sockets, as the sidecars and kubelet would send it.
+CSI_OK=
+if /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null && command -v protoc >/dev/null; then
+    printf 'node-%s unix:%s/z%s/control.sock 127.0.0.1:%s\n' 1 "$D" 1 17761 2 "$D" 2 17762 3 "$D" 3 17763 \
+        >"$D/nodes"
+    mkdir -p "$D/py"
+    protoc -Iproto -I/usr/include --python_out="$D/py" proto/csi.proto
+    "$B/tandem-csi" --mode controller --endpoint "unix://$D/controller.sock" --node-id controller \
+        --nodes "$D/nodes" --state-dir "$D" >>"$D/csi.log" 2>&1 &
+    PIDS[4]=$!
+    "$B/tandem-csi" --mode node --endpoint "unix://$D/node.sock" --node-id node-2 \
+        --tandem-control "$D/z2/control.sock" --state-dir "$D/csi-node" >>"$D/csi.log" 2>&1 &
+    PIDS[5]=$!
+    for _ in $(seq 200); do [ -S "$D/controller.sock" ] && [ -S "$D/node.sock" ] && break; sleep 0.05; done
+    PYTHONPATH="$D/py:$PWD/tests/csi/lib" /usr/bin/python3 scripts/csi-demo.py "$D" && CSI_OK=1
+    grep -o 'attached as .* via [^)]*)\?' "$D/csi.log" | head -1 | sed 's/^/   node plugin: /'
+    kill -TERM "${PIDS[4]}" "${PIDS[5]}" 2>/dev/null
+    wait "${PIDS[4]}" "${PIDS[5]}" 2>/dev/null || true
+else
+    echo "(Debian's python3-grpcio / protoc not installed: run make deps)"
+fi
+
 step "Done. What happened:"
 cat <<TXT
   - tandemd served volume jenkins-home over NBD on a Unix socket ($(grep -o 'io engine [a-z_]*' "$D/tandemd.log" | head -1), O_DIRECT)
@@ -118,3 +143,9 @@ cat <<TXT
     promoted and served identical bytes; the old primary came back as a secondary and was
     resynced until all three data files had the same SHA-256
 TXT
+if [ -n "$CSI_OK" ]; then
+    cat <<TXT
+  - tandem-csi provisioned a three-zone Jenkins volume (primary in the pod's zone), moved the
+    primary to the consuming node on publish, formatted and mounted it there, and cleaned up
+TXT
+fi
