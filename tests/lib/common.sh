@@ -60,7 +60,10 @@ start_daemon() {
     local name=$1
     shift
     mkdir -p "$T/$name"
-    "$TANDEMD" --data-dir "$T/$name" --node "$name" --io-engine "$TANDEM_IO_ENGINE" "$@" \
+    # DAEMON_NETNS (optional): run it inside that network namespace (ip netns exec keeps the pid)
+    local pre=()
+    [ -n "${DAEMON_NETNS:-}" ] && pre=(ip netns exec "$DAEMON_NETNS")
+    "${pre[@]}" "$TANDEMD" --data-dir "$T/$name" --node "$name" --io-engine "$TANDEM_IO_ENGINE" "$@" \
         >>"$T/$name.log" 2>&1 &
     local pid=$!
     _PIDS+=("$pid")

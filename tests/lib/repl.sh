@@ -1,9 +1,15 @@
 # shellcheck shell=bash
-# Helpers for replication tests. Source after common.sh. Zones here are separate tandemd
-# processes on loopback ports (each test says so); peer timeouts are short so failures are
-# detected quickly.
+# Helpers for replication tests. Source after common.sh. Zones are separate tandemd processes,
+# on loopback ports, or (after zones_netns) each in a network namespace of its own; peer
+# timeouts are short so failures are detected quickly.
 #   repl_ports                      sets P1 P2 P3 (free-ish ports for the peer listeners)
-#   start_node NAME PORT [args]     tandemd --listen 127.0.0.1:PORT --zone zone-NAME
+#   zones_netns N...                zones n1..nN in network namespaces joined by veth pairs and a
+#                                   bridge, if this machine allows it (root, ip netns) and
+#                                   TANDEM_ZONES is not "loopback"; sets ZONES=netns or
+#                                   ZONES=loopback and says which
+#   node_ip NAME                    the address NAME listens on (127.0.0.1 or its zone's)
+#   cut_zone NAME / heal_zone NAME  take NAME's zone link down / up (netns only)
+#   start_node NAME PORT [args]     tandemd --listen IP:PORT --zone zone-NAME
 #   rstatus NODE VOL                volume status JSON
 #   link_state NODE VOL PEER        connection state of PEER as NODE sees it
 #   wait_link NODE VOL PEER STATE   bounded wait for that state
@@ -13,10 +19,58 @@ repl_ports() {
     P1=$base P2=$((base + 1)) P3=$((base + 2))
 }
 
+ZONES=loopback
+_ZNS=""
+
+# zones_netns NAME...: one namespace per zone, each with a veth whose other end is on a bridge
+# in a switch namespace of its own (nothing on the host changes). 10.231.0.0/24 exists only
+# inside these namespaces. Falls back to loopback ports if namespaces cannot be made.
+zones_netns() {
+    _ZNS=tnd$$
+    if [ "${TANDEM_ZONES:-}" = loopback ] || [ "$(id -u)" != 0 ] ||
+        ! ip netns add "$_ZNS-sw" 2>/dev/null; then
+        ZONES=loopback
+        log "zones: loopback ports (network namespaces unavailable here)"
+        return 0
+    fi
+    on_exit "zones_teardown"
+    ip -n "$_ZNS-sw" link add br0 type bridge
+    ip -n "$_ZNS-sw" link set br0 up
+    local i=0 n
+    for n in "$@"; do
+        i=$((i + 1))
+        ip netns add "$_ZNS-$n"
+        ip link add "v$_ZNS$i" netns "$_ZNS-$n" type veth peer name "b$i" netns "$_ZNS-sw"
+        ip -n "$_ZNS-sw" link set "b$i" master br0 up
+        ip -n "$_ZNS-$n" link set lo up
+        ip -n "$_ZNS-$n" link set "v$_ZNS$i" name z0
+        ip -n "$_ZNS-$n" addr add "10.231.0.$i/24" dev z0
+        ip -n "$_ZNS-$n" link set z0 up
+        eval "_ZIP_$n=10.231.0.$i"
+    done
+    ZONES=netns
+    log "zones: network namespaces $_ZNS-{$(IFS=,; echo "$*")} on a bridge (10.231.0.0/24)"
+}
+
+zones_teardown() {
+    local ns
+    for ns in $(ip netns list | awk '{print $1}' | grep "^$_ZNS-"); do ip netns del "$ns"; done
+}
+
+node_ip() {
+    local v="_ZIP_$1"
+    if [ "$ZONES" = netns ]; then echo "${!v}"; else echo 127.0.0.1; fi
+}
+
+cut_zone() { ip -n "$_ZNS-$1" link set z0 down; }
+heal_zone() { ip -n "$_ZNS-$1" link set z0 up; }
+
 start_node() {
-    local name=$1 port=$2
+    local name=$1 port=$2 ns=""
     shift 2
-    start_daemon "$name" --listen "127.0.0.1:$port" --zone "zone-$name" --peer-timeout 3 "$@"
+    [ "$ZONES" = netns ] && ns=$_ZNS-$name
+    DAEMON_NETNS=$ns start_daemon "$name" --listen "$(node_ip "$name"):$port" --zone "zone-$name" \
+        --peer-timeout 3 "$@"
 }
 
 rstatus() { ctl "$1" volume status "$2" --json; }
@@ -70,6 +124,7 @@ three_nodes() {
     start_node n1 $P1
     start_node n2 $P2
     start_node n3 $P3
-    REPLICAS=(--replica n1@127.0.0.1:$P1 --replica n2@127.0.0.1:$P2 --replica n3@127.0.0.1:$P3)
+    REPLICAS=(--replica "n1@$(node_ip n1):$P1" --replica "n2@$(node_ip n2):$P2"
+        --replica "n3@$(node_ip n3):$P3")
     ctl n1 volume create "$vol" --size "$size" "${REPLICAS[@]}" "$@" >/dev/null
 }
