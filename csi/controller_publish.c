@@ -67,6 +67,23 @@ static bool role_op(struct rpc_call *c, struct vol_replica *r, const char *op, c
     }
 }
 
+/* Demotes r unless NBD clients are attached there (then FAILED_PRECONDITION, with what to do
+ * first). false with the call's status set. */
+static bool demote_idle(struct rpc_call *c, const char *vol, struct vol_replica *r,
+                        const char *first)
+{
+    if (r->clients > 0) {
+        rpc_error(c, GRPC_STATUS_FAILED_PRECONDITION,
+                  "volume %s is published on node %s (%lld clients attached); %s", vol, r->node,
+                  r->clients, first);
+        return false;
+    }
+    if (!role_op(c, r, "volume.demote", vol))
+        return false;
+    rpc_note(c, "demoted %s", r->node);
+    return true;
+}
+
 ProtobufCMessage *controller_publish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
 {
     const Csi__V1__ControllerPublishVolumeRequest *req =
@@ -125,14 +142,8 @@ ProtobufCMessage *controller_publish(struct rpc_call *c, const ProtobufCMessage 
         struct vol_replica *r = &v.rep[i];
         if (r == mine || !r->present || strcmp(r->role, "primary") != 0)
             continue;
-        if (r->clients > 0)
-            return rpc_error(c, GRPC_STATUS_FAILED_PRECONDITION,
-                             "volume %s is published on node %s (%lld clients attached); "
-                             "unpublish it there first",
-                             v.name, r->node, r->clients);
-        if (!role_op(c, r, "volume.demote", v.name))
+        if (!demote_idle(c, v.name, r, "unpublish it there first"))
             return NULL;
-        rpc_note(c, "demoted %s", r->node);
     }
     if (!role_op(c, mine, "volume.promote", v.name))
         return NULL;
@@ -161,13 +172,7 @@ ProtobufCMessage *controller_unpublish(struct rpc_call *c, const ProtobufCMessag
     struct vol_replica *mine = v.found ? replica_on(&v, req->node_id) : NULL;
     if (!mine || !v.replicated || !mine->present || strcmp(mine->role, "primary") != 0)
         return &resp->base;
-    if (mine->clients > 0)
-        return rpc_error(c, GRPC_STATUS_FAILED_PRECONDITION,
-                         "volume %s is still attached on node %s (%lld clients); NodeUnstage "
-                         "first",
-                         v.name, mine->node, mine->clients);
-    if (!role_op(c, mine, "volume.demote", v.name))
+    if (!demote_idle(c, v.name, mine, "NodeUnstageVolume there first"))
         return NULL;
-    rpc_note(c, "demoted %s", mine->node);
     return &resp->base;
 }

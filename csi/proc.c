@@ -32,6 +32,17 @@ static void argv_text(const char *const argv[], char *buf, size_t len)
 
 extern char **environ;
 
+/* In a child, before exec: main() blocks SIGTERM/SIGINT (for sigwait) and ignores SIGPIPE;
+ * a tool must get the defaults back, or it could neither be stopped nor see a broken pipe.
+ * Only async-signal-safe calls: the parent is multithreaded. */
+static void child_signals(void)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+}
+
 int proc_run(const char *const argv[], int timeout_ms, char *out, size_t outlen)
 {
     return proc_run_env(argv, NULL, timeout_ms, out, outlen);
@@ -75,6 +86,7 @@ int proc_run_env(const char *const argv[], const char *const env[], int timeout_
         return -1;
     }
     if (pid == 0) {
+        child_signals();
         int devnull = open("/dev/null", O_RDONLY);
         dup2(devnull, 0);
         dup2(pfd[1], 1);
@@ -139,6 +151,7 @@ pid_t proc_spawn(const char *const argv[], const char *logpath)
         return -1;
     pid_t pid = fork();
     if (pid == 0) {
+        child_signals();
         setsid();
         int devnull = open("/dev/null", O_RDONLY);
         dup2(devnull, 0);
