@@ -29,6 +29,18 @@ static bool kernel_has_nbd(void)
     return access("/dev/nbd0", F_OK) == 0;
 }
 
+int attach_nbd_devices(void)
+{
+    int n = 0;
+    char dev[32];
+    for (; n < 4096; n++) {
+        snprintf(dev, sizeof(dev), "/dev/nbd%d", n);
+        if (access(dev, F_OK) < 0)
+            break;
+    }
+    return n;
+}
+
 static bool is_unix_addr(const char *addr)
 {
     return addr[0] == '/' || strncmp(addr, "unix:", 5) == 0;

@@ -37,6 +37,8 @@ struct attachment {
 int attach_volume(const char *state_dir, const char *volume, const char *nbd_addr,
                   const char *method, struct attachment *out, char *err, size_t errlen);
 int detach_volume(const struct attachment *a, char *err, size_t errlen);
+/* How many /dev/nbdN devices the kernel has (0 without the nbd driver: no fixed limit then). */
+int attach_nbd_devices(void);
 int attach_record_load(const char *state_dir, const char *volume, struct attachment *out);
 int attach_record_save(const char *state_dir, const struct attachment *a, char *err, size_t errlen);
 void attach_record_remove(const char *state_dir, const char *volume);

@@ -11,6 +11,7 @@
 #include "attach.h"
 #include "ctl_client.h"
 #include "mounts.h"
+#include "volumes.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -157,7 +158,7 @@ static ProtobufCMessage *node_stage(struct rpc_call *c, const ProtobufCMessage *
                          "NodeStageVolume: staging_target_path is required");
     if (check_cap(c, "NodeStageVolume", req->volume_capability) < 0)
         return NULL;
-    if (strchr(req->volume_id, '/'))
+    if (!vol_name_valid(req->volume_id))
         return rpc_error(c, GRPC_STATUS_NOT_FOUND, "no volume %s", req->volume_id);
     pthread_mutex_lock(&node_lock);
     ProtobufCMessage *r = stage_locked(c, p, req);
@@ -184,7 +185,7 @@ static ProtobufCMessage *node_unstage(struct rpc_call *c, const ProtobufCMessage
     pthread_mutex_lock(&node_lock);
     struct attachment a;
     bool have =
-        !strchr(req->volume_id, '/') && attach_record_load(p->state_dir, req->volume_id, &a) == 0;
+        vol_name_valid(req->volume_id) && attach_record_load(p->state_dir, req->volume_id, &a) == 0;
     if (mount_is_mountpoint(req->staging_target_path) &&
         mount_unmount(req->staging_target_path, err, sizeof(err)) < 0) {
         pthread_mutex_unlock(&node_lock);
@@ -230,7 +231,8 @@ static ProtobufCMessage *node_publish(struct rpc_call *c, const ProtobufCMessage
     csi__v1__node_publish_volume_response__init(resp);
     pthread_mutex_lock(&node_lock);
     struct attachment a;
-    if (strchr(req->volume_id, '/') || attach_record_load(p->state_dir, req->volume_id, &a) < 0) {
+    if (!vol_name_valid(req->volume_id) ||
+        attach_record_load(p->state_dir, req->volume_id, &a) < 0) {
         pthread_mutex_unlock(&node_lock);
         return rpc_error(c, GRPC_STATUS_FAILED_PRECONDITION,
                          "volume %s is not staged on this node; NodeStageVolume first",
@@ -389,6 +391,9 @@ static ProtobufCMessage *node_info(struct rpc_call *c, const ProtobufCMessage *m
     csi__v1__node_get_info_response__init(r);
     r->node_id = (char *)p->node_id;
     r->accessible_topology = pb_zone_topology(&c->arena, zone);
+    /* the kernel NBD path has a fixed number of devices (nbds_max): say so to the scheduler */
+    if (strcmp(p->attach_mode, "fuse") != 0)
+        r->max_volumes_per_node = attach_nbd_devices();
     return &r->base;
 }
 

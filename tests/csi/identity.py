@@ -1,3 +1,4 @@
+import os
 import sys
 from csi_client import *
 
@@ -19,6 +20,8 @@ if sys.argv[1] == "ready":
     ni = node.call("Node", "NodeGetInfo")
     eq("n2", ni.node_id, "node id")
     eq({TOPO: "zone-n2"}, dict(ni.accessible_topology.segments), "node topology")
+    nbds = len([d for d in os.listdir("/dev") if d.startswith("nbd") and d[3:].isdigit()])
+    eq(nbds, ni.max_volumes_per_node, "max volumes = the kernel's nbd devices (0: none)")
     ncaps = sorted(pb.NodeServiceCapability.RPC.Type.Name(c.rpc.type)
                    for c in node.call("Node", "NodeGetCapabilities").capabilities)
     eq(["GET_VOLUME_STATS", "SINGLE_NODE_MULTI_WRITER", "STAGE_UNSTAGE_VOLUME"],

@@ -129,6 +129,11 @@ bad("NOT_FOUND", N, "NodeGetVolumeStats", None, volume_id="sec", volume_path=T +
 bad("NOT_FOUND", N, "NodeGetVolumeStats", "not a mounted volume", volume_id="sec",
     volume_path=T)
 bad("UNIMPLEMENTED", N, "NodeExpandVolume", None, volume_id="sec", volume_path=T + "/t")
+# ids that are not Tandem volume names never reach the state directory
+bad("NOT_FOUND", N, "NodeStageVolume", "no volume", volume_id="..", staging_target_path=T + "/s",
+    volume_capability=cap)
+bad("NOT_FOUND", N, "NodeStageVolume", "no volume", volume_id="../../etc", staging_target_path=T + "/s",
+    volume_capability=cap)
 # unstage / unpublish of something never staged: OK (idempotent)
 node.call(N, "NodeUnstageVolume", volume_id="sec", staging_target_path=T + "/s")
 node.call(N, "NodeUnpublishVolume", volume_id="sec", target_path=T + "/t")
