@@ -21,7 +21,7 @@ CFLAGS   ?= -O2
 LIBS     := -luring -laio -ljson-c -lcurl -lssl -lcrypto -lxml2 -lzstd -lpthread
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-MODULES  := util io store vol nbd ctl repl s3
+MODULES  := util io store vol nbd ctl repl s3 ship
 LIB_SRCS := $(foreach m,$(MODULES),$(wildcard $(SRC)/$(m)/*.c))
 # Every kmod-free-daemon/src/<name>.c holds a main() and becomes build/<name>.
 BINS     := $(notdir $(basename $(wildcard $(SRC)/*.c)))
