@@ -1,6 +1,7 @@
 /* tandemctl: the operator's CLI over tandemd's control API (proto/control-api.md).
  * Human-readable tables by default, --json for scripts. Exit codes: 0 success, 1 the daemon
  * refused or failed the request, 2 usage error, 3 the daemon cannot be reached. */
+#include "ship/backup_cli.h"
 #include "util/size.h"
 #include "version.h"
 
@@ -312,8 +313,16 @@ static int run_verify(const char *name)
     }
 }
 
+/* ---- backup: backup-store commands run here in the client, no daemon (ship/backup_cli.h) ---- */
+static int backup_main(int argc, char **argv)
+{
+    return backup_cli_main(argc, argv);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "backup") == 0)
+        return backup_main(argc - 1, argv + 1);
     control_path = getenv("TANDEM_CONTROL");
     const char *pos[8];
     int npos = 0;

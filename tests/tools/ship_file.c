@@ -4,11 +4,12 @@
  *   ship_file --to URL --volume V --uuid U --snapshot S --seq N [--full]
  *             [--changed OFF[,OFF...]] [--changed-file FILE] [--gran BYTES]
  *             [--endpoint URL] [--region R] [--encrypt-key-file F] [--parallel N]
- *             [--cancel-after-bytes N] [--read-delay-us N] IMAGE
+ *             [--cancel-after-bytes N] [--read-delay-us N] [--started-file F] IMAGE
  * changed_since() answers with the regions (of --gran bytes, default 64 KiB) holding the given
  * offsets (each marks [off, off+4096)); without --changed or --changed-file it answers -ENOENT
  * (the volume cannot tell), so the ship is full. On success prints one JSON line of the
- * progress counters. Exit 0, 1 failure (one line on stderr), 2 usage, 3 cancelled. */
+ * progress counters. --started-file F is created at the first read of the image (tests start a
+ * concurrent prune or a kill from it, rather than sleeping). Exit 0, 1 failure (one line on stderr), 2 usage, 3 cancelled. */
 #include "ship/ship.h"
 
 #include <errno.h>
@@ -30,6 +31,8 @@ struct img {
     uint64_t cancel_after, delay_us;
     atomic_bool *cancel;
     atomic_uint_fast64_t read;
+    const char *started_file;
+    atomic_bool started;
 };
 
 static int img_read(void *ctx, uint64_t off, void *buf, size_t len)
@@ -37,6 +40,11 @@ static int img_read(void *ctx, uint64_t off, void *buf, size_t len)
     struct img *m = ctx;
     if (off % 4096 || len % 4096 || (uintptr_t)buf % 4096 || off + len > m->size)
         return -EINVAL;
+    if (m->started_file && !atomic_exchange(&m->started, true)) {
+        int fd = open(m->started_file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0)
+            close(fd);
+    }
     if (m->delay_us)
         usleep((useconds_t)m->delay_us);
     for (size_t done = 0; done < len;) {
@@ -106,7 +114,7 @@ static void usage(void)
     fprintf(stderr, "usage: ship_file --to URL --volume V --uuid U --snapshot S --seq N [--full]\n"
                     "  [--changed OFFS] [--changed-file F] [--gran N] [--endpoint URL]\n"
                     "  [--region R] [--encrypt-key-file F] [--parallel N]\n"
-                    "  [--cancel-after-bytes N] [--read-delay-us N] IMAGE\n");
+                    "  [--cancel-after-bytes N] [--read-delay-us N] [--started-file F] IMAGE\n");
     exit(2);
 }
 
@@ -122,7 +130,7 @@ int main(int argc, char **argv)
         {"changed", 1, 0, 'c'},      {"changed-file", 1, 0, 'C'}, {"gran", 1, 0, 'g'},
         {"endpoint", 1, 0, 'e'},     {"region", 1, 0, 'r'},   {"encrypt-key-file", 1, 0, 'k'},
         {"parallel", 1, 0, 'p'},     {"cancel-after-bytes", 1, 0, 'x'},
-        {"read-delay-us", 1, 0, 'd'}, {0, 0, 0, 0}};
+        {"read-delay-us", 1, 0, 'd'}, {"started-file", 1, 0, 'S'}, {0, 0, 0, 0}};
     for (int o; (o = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (o) {
         case 't': p.url = optarg; break;
@@ -149,6 +157,7 @@ int main(int argc, char **argv)
         case 'p': p.store.parallel = atoi(optarg); break;
         case 'x': m.cancel_after = strtoull(optarg, NULL, 0); break;
         case 'd': m.delay_us = strtoull(optarg, NULL, 0); break;
+        case 'S': m.started_file = optarg; break;
         default: usage();
         }
     }

@@ -47,6 +47,7 @@ struct ship {
     struct manifest out;
     uint32_t cpseg; /* chunks per segment */
     atomic_uint_fast64_t next_seg;
+    atomic_uint_fast64_t segs_done; /* a manifest is written only when this is out.nseg */
 
     /* packs: one being filled, a queue of full ones, a free list */
     pthread_mutex_t mu;
@@ -89,10 +90,7 @@ static int start_pack(struct ship *s, struct pack_builder *pb)
     if (pack_reset(pb) != 0)
         return -EIO;
     pb->pack_no = index_pack(&s->ix, pb->id);
-    if (pb->pack_no == UINT32_MAX)
-        return -ENOMEM;
-    index_pack_flags(&s->ix, pb->pack_no, PACK_NEW, 0);
-    return 0;
+    return pb->pack_no == UINT32_MAX ? -ENOMEM : 0;
 }
 
 /* Under s->mu: queues the current pack and takes a free one (waiting for an upload to finish). */
@@ -106,7 +104,9 @@ static int rotate_locked(struct ship *s)
     if (atomic_load(&s->failed))
         return -ECANCELED;
     s->cur = s->free_list[--s->nfree];
-    return start_pack(s, s->cur);
+    int rc = start_pack(s, s->cur);
+    pthread_cond_broadcast(&s->cv); /* workers waiting in store_blob for a current pack */
+    return rc;
 }
 
 /* Stores a sealed blob unless another worker stored the same id first. 1 stored, 0 already
@@ -115,6 +115,8 @@ static int store_blob(struct ship *s, uint8_t type, const uint8_t *id, const uin
                       size_t slen, size_t rlen)
 {
     pthread_mutex_lock(&s->mu);
+    while (!s->cur && !atomic_load(&s->failed)) /* another worker is rotating packs */
+        pthread_cond_wait(&s->cv, &s->mu);
     if (!s->cur) {
         pthread_mutex_unlock(&s->mu);
         return -ECANCELED;
@@ -166,7 +168,7 @@ static void *upload_main(void *a)
         if (rc == 0) {
             atomic_fetch_add(&s->prog->bytes_uploaded, pb->len);
             atomic_fetch_add(&s->prog->objects_written, 1);
-            index_pack_flags(&s->ix, pb->pack_no, PACK_LISTED, 0);
+            index_pack_flags(&s->ix, pb->pack_no, PACK_NEW | PACK_LISTED, 0);
         } else if (rc != -ECANCELED) {
             fail(s, rc, err);
         }
@@ -325,9 +327,13 @@ static void *work_main(void *a)
             break;
         err[0] = '\0';
         int rc = do_segment(w, seg, err, sizeof(err));
+        if (rc == 0)
+            atomic_fetch_add(&s->segs_done, 1);
         if (rc) {
-            if (rc != -ECANCELED)
-                fail(s, rc, err);
+            /* -ECANCELED means cancel or another thread's failure, already recorded; anything
+             * else is recorded here, so no segment is ever left out silently. */
+            if (rc != -ECANCELED || !atomic_load(&s->failed))
+                fail(s, rc, rc == -ECANCELED ? "a worker stopped unexpectedly" : err);
             break;
         }
     }
@@ -435,12 +441,16 @@ static int check_relied(struct ship *s, char *err, size_t errlen)
     }
     rc = backend_list(s->repo->be, "packs/", mark_listed, &l, err, errlen);
     int bad = 0;
+    char what[128] = "";
     for (size_t i = 0; rc == 0 && i < np; i++) {
         struct pack_rec p = index_pack_get(&s->ix, (uint32_t)i);
         if (!(p.flags & (PACK_RELIED | PACK_NEW)) || (p.flags & PACK_EXCLUDED))
             continue;
-        if (!l.seen[i] || condemned_find(&cd, p.id) >= 0)
-            bad++;
+        if (!l.seen[i] || condemned_find(&cd, p.id) >= 0) {
+            if (!bad++)
+                snprintf(what, sizeof(what), "pack %s %s", p.id,
+                         l.seen[i] ? "was condemned" : "is gone");
+        }
     }
     free(l.seen);
     condemned_free(&cd);
@@ -449,12 +459,15 @@ static int check_relied(struct ship *s, char *err, size_t errlen)
         rc = manifest_load(s->repo, s->p->volume, s->base.snapshot, &again, err, errlen);
         if (rc == 0)
             manifest_free(&again);
-        else if (rc == -ENOENT)
-            bad++, rc = 0;
+        else if (rc == -ENOENT) {
+            if (!bad++)
+                snprintf(what, sizeof(what), "base snapshot %s is gone", s->base.snapshot);
+            rc = 0;
+        }
     }
     if (rc == 0 && bad) {
-        snprintf(err, errlen, "a concurrent prune removed or condemned %d pack(s) this ship "
-                              "relied on", bad);
+        snprintf(err, errlen, "a concurrent prune removed or condemned what this ship relied on "
+                              "(%s, %d in all)", what, bad);
         return -EAGAIN;
     }
     return rc;
@@ -573,6 +586,12 @@ static int ship_once(struct ship *s, char *err, size_t errlen)
     if (rc) {
         snprintf(err, errlen, "%s", s->err);
         return rc;
+    }
+    if (atomic_load(&s->segs_done) != s->out.nseg) {
+        snprintf(err, errlen, "internal error: %llu of %llu segments shipped",
+                 (unsigned long long)atomic_load(&s->segs_done),
+                 (unsigned long long)s->out.nseg);
+        return -EIO;
     }
     char key[64];
     int written = 0;

@@ -1,0 +1,366 @@
+/* Prune: expire manifests, mark what the rest reference, then condemn and delete dead packs in
+ * the order that keeps concurrent ships safe (prune.h, condemn.h). */
+#include "ship/prune.h"
+
+#include "ship/condemn.h"
+#include "ship/fetch.h"
+#include "ship/manifest.h"
+#include "ship/par.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A set of ids (open addressing on the first 8 bytes). */
+struct idset {
+    blob_id *slots;
+    uint8_t *used;
+    size_t cap, n;
+};
+
+static int idset_init(struct idset *s)
+{
+    s->cap = 1 << 14;
+    s->n = 0;
+    s->slots = calloc(s->cap, sizeof(*s->slots));
+    s->used = calloc(s->cap, 1);
+    return s->slots && s->used ? 0 : -ENOMEM;
+}
+
+static void idset_free(struct idset *s)
+{
+    free(s->slots);
+    free(s->used);
+}
+
+static size_t idset_slot(const struct idset *s, const uint8_t *id)
+{
+    uint64_t h;
+    memcpy(&h, id, 8);
+    size_t i = h & (s->cap - 1);
+    while (s->used[i] && memcmp(s->slots[i], id, CRYPT_ID_LEN) != 0)
+        i = (i + 1) & (s->cap - 1);
+    return i;
+}
+
+static bool idset_has(const struct idset *s, const uint8_t *id)
+{
+    return s->used[idset_slot(s, id)];
+}
+
+/* 1 added, 0 present, -ENOMEM. */
+static int idset_add(struct idset *s, const uint8_t *id)
+{
+    size_t i = idset_slot(s, id);
+    if (s->used[i])
+        return 0;
+    memcpy(s->slots[i], id, CRYPT_ID_LEN);
+    s->used[i] = 1;
+    if (++s->n * 2 > s->cap) {
+        struct idset g = {calloc(s->cap * 2, sizeof(blob_id)), calloc(s->cap * 2, 1), s->cap * 2,
+                          0};
+        if (!g.slots || !g.used) {
+            idset_free(&g);
+            return -ENOMEM;
+        }
+        for (size_t k = 0; k < s->cap; k++)
+            if (s->used[k]) {
+                size_t j = idset_slot(&g, s->slots[k]);
+                memcpy(g.slots[j], s->slots[k], CRYPT_ID_LEN);
+                g.used[j] = 1;
+                g.n++;
+            }
+        idset_free(s);
+        *s = g;
+    }
+    return 1;
+}
+
+struct marking {
+    struct repo *repo;
+    struct index ix;
+    struct idset live;
+    blob_id *segs;     /* unique segment ids to read */
+    uint32_t *nchunks; /* each one's chunk count */
+    size_t nsegs;
+    blob_id **lists; /* per worker */
+    pthread_mutex_t mu;
+};
+
+static int mark_segment(size_t i, void *arg, int worker, char *err, size_t errlen)
+{
+    struct marking *m = arg;
+    blob_id *ids = m->lists[worker];
+    int rc = segment_load(m->repo, &m->ix, m->segs[i], m->nchunks[i], ids, err, errlen);
+    if (rc)
+        return rc; /* a manifest names a segment we cannot read: delete nothing */
+    pthread_mutex_lock(&m->mu);
+    for (uint32_t c = 0; c < m->nchunks[i] && rc == 0; c++)
+        if (!blob_id_zero(ids[c]) && idset_add(&m->live, ids[c]) < 0)
+            rc = -ENOMEM;
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+/* Loads the index and every manifest; fills m->live with every blob a manifest needs. */
+static int mark_live(struct marking *m, size_t *nmanifests, char *err, size_t errlen)
+{
+    int rc = index_init(&m->ix);
+    if (rc == 0)
+        rc = idset_init(&m->live);
+    if (rc == 0)
+        rc = index_load(m->repo, &m->ix, true, m->repo->parallel, err, errlen);
+    struct manifest *ms = NULL;
+    size_t n = 0;
+    if (rc == 0)
+        rc = manifest_load_all(m->repo, NULL, &ms, &n, err, errlen);
+    if (rc)
+        return rc;
+    *nmanifests = n;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += ms[i].nseg;
+    m->segs = calloc(total ? total : 1, sizeof(*m->segs));
+    m->nchunks = calloc(total ? total : 1, sizeof(*m->nchunks));
+    if (!m->segs || !m->nchunks)
+        rc = -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        for (uint64_t s = 0; rc == 0 && s < ms[i].nseg; s++) {
+            if (blob_id_zero(ms[i].segs[s]))
+                continue;
+            int added = idset_add(&m->live, ms[i].segs[s]);
+            if (added < 0)
+                rc = -ENOMEM;
+            if (added != 1)
+                continue;
+            uint64_t a = s * ms[i].segment_size, b = a + ms[i].segment_size;
+            if (b > ms[i].size)
+                b = ms[i].size;
+            memcpy(m->segs[m->nsegs], ms[i].segs[s], CRYPT_ID_LEN);
+            m->nchunks[m->nsegs++] = (uint32_t)((b - a + ms[i].chunk_size - 1) / ms[i].chunk_size);
+        }
+    manifest_free_all(ms, n);
+    int threads = m->repo->parallel;
+    m->lists = calloc((size_t)threads, sizeof(*m->lists));
+    for (int t = 0; rc == 0 && m->lists && t < threads; t++)
+        if (!(m->lists[t] = calloc(m->repo->segment_size / m->repo->chunk_size, CRYPT_ID_LEN)))
+            rc = -ENOMEM;
+    if (rc == 0 && !m->lists)
+        rc = -ENOMEM;
+    pthread_mutex_init(&m->mu, NULL);
+    if (rc == 0)
+        rc = par_run(m->nsegs, threads, mark_segment, m, err, errlen);
+    pthread_mutex_destroy(&m->mu);
+    for (int t = 0; m->lists && t < threads; t++)
+        free(m->lists[t]);
+    free(m->lists);
+    m->lists = NULL;
+    return rc;
+}
+
+static void marking_free(struct marking *m)
+{
+    if (m->ix.slots)
+        index_free(&m->ix);
+    if (m->live.slots)
+        idset_free(&m->live);
+    free(m->segs);
+    free(m->nchunks);
+    memset(m, 0, sizeof(*m));
+}
+
+struct tally {
+    struct idset *live;
+    uint64_t *live_blobs, *dead_bytes;
+};
+
+static void count_blob(const struct blob_loc *b, void *arg)
+{
+    struct tally *t = arg;
+    if (idset_has(t->live, b->id))
+        t->live_blobs[b->pack]++;
+    else
+        t->dead_bytes[b->pack] += b->slen;
+}
+
+static int expire_manifests(struct repo *r, const struct prune_params *p,
+                            struct prune_result *res, char *err, size_t errlen)
+{
+    struct manifest *ms = NULL;
+    size_t n = 0;
+    int rc = manifest_load_all(r, p->volume, &ms, &n, err, errlen);
+    if (rc)
+        return rc;
+    size_t drop = n > p->keep_last ? n - p->keep_last : 0;
+    char **keys = calloc(drop ? drop : 1, sizeof(*keys));
+    for (size_t i = 0; keys && i < drop; i++) { /* sorted by seq: the oldest first */
+        keys[i] = malloc(512);
+        if (keys[i])
+            manifest_key(ms[i].volume, ms[i].snapshot, keys[i], 512);
+        else
+            rc = -ENOMEM;
+    }
+    if (!keys)
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = backend_delete(r->be, (const char *const *)keys, drop, err, errlen);
+    if (rc == 0) {
+        res->manifests_deleted = drop;
+        res->manifests_kept = n - drop;
+    }
+    for (size_t i = 0; keys && i < drop; i++)
+        free(keys[i]);
+    free(keys);
+    manifest_free_all(ms, n);
+    return rc;
+}
+
+struct survivors {
+    uint8_t *deleted; /* by pack number */
+};
+
+static bool survives(const struct pack_rec *p, void *arg)
+{
+    (void)arg;
+    return (p->flags & PACK_LISTED) && !(p->flags & PACK_EXCLUDED);
+}
+
+/* One pass: mark, condemn the newly dead, delete the ones condemned long enough. *fresh: how
+ * many were condemned in this pass. */
+static int pass(struct repo *r, const struct prune_params *p, struct prune_result *res,
+                size_t *fresh, char *err, size_t errlen)
+{
+    struct marking m = {.repo = r};
+    size_t nman = 0;
+    int rc = mark_live(&m, &nman, err, errlen);
+    struct condemned cd = {0};
+    if (rc == 0)
+        rc = condemned_load(r, &cd, err, errlen);
+    size_t np = m.ix.npacks;
+    uint64_t *live_blobs = calloc(np ? np : 1, sizeof(uint64_t));
+    uint64_t *dead_bytes = calloc(np ? np : 1, sizeof(uint64_t));
+    char **doomed = calloc(np ? np : 1, sizeof(char *));
+    size_t ndoomed = 0;
+    if (rc == 0 && (!live_blobs || !dead_bytes || !doomed))
+        rc = -ENOMEM;
+    if (rc == 0) {
+        struct tally t = {&m.live, live_blobs, dead_bytes};
+        index_each(&m.ix, count_blob, &t);
+    }
+    int64_t now = (int64_t)time(NULL);
+    struct condemned next = {0};
+    *fresh = 0;
+    memset(&res->packs_total, 0,
+           offsetof(struct prune_result, indexes_replaced) -
+               offsetof(struct prune_result, packs_total));
+    for (size_t i = 0; rc == 0 && i < np; i++) {
+        struct pack_rec pk = index_pack_get(&m.ix, (uint32_t)i);
+        if (!(pk.flags & PACK_LISTED))
+            continue; /* named by an index, gone from the store */
+        res->packs_total++;
+        long at = condemned_find(&cd, pk.id);
+        if (live_blobs[i]) {
+            res->packs_live++;
+            if (dead_bytes[i]) {
+                res->packs_partly_dead++;
+                res->bytes_dead_in_live_packs += dead_bytes[i];
+            }
+            continue; /* (and off the condemned list, if it was on it) */
+        }
+        if (pk.mtime > now - p->grace_s) {
+            res->packs_young++;
+            if (at >= 0)
+                rc = condemned_add(&next, pk.id, cd.since[at]);
+            continue;
+        }
+        if (at >= 0 && cd.since[at] <= now - p->settle_s) {
+            char key[64];
+            pack_key(pk.id, key, sizeof(key));
+            if (!(doomed[ndoomed] = strdup(key)))
+                rc = -ENOMEM;
+            ndoomed++;
+            res->bytes_freed += pk.size;
+            index_pack_flags(&m.ix, (uint32_t)i, PACK_EXCLUDED, 0);
+            continue;
+        }
+        rc = condemned_add(&next, pk.id, at >= 0 ? cd.since[at] : now);
+        res->packs_condemned++;
+        if (at < 0)
+            ++*fresh;
+    }
+    /* The doomed stay on the list until they are gone, so a ship that loaded an old index
+     * still refuses them. */
+    for (size_t i = 0; rc == 0 && i < ndoomed; i++)
+        rc = condemned_add(&next, doomed[i] + strlen("packs/"), now - p->settle_s);
+    if (rc == 0)
+        rc = condemned_save(r, &next, err, errlen);
+    if (rc == 0)
+        rc = backend_delete(r->be, (const char *const *)doomed, ndoomed, err, errlen);
+    if (rc == 0)
+        res->packs_deleted += ndoomed;
+    /* One index for every surviving pack replaces the ones read. */
+    if (rc == 0 && (ndoomed || m.ix.nindex_keys > 1)) {
+        char key[64];
+        int written = 0;
+        rc = index_write(r, &m.ix, survives, NULL, key, &written, err, errlen);
+        if (rc == 0)
+            rc = backend_delete(r->be, (const char *const *)m.ix.index_keys, m.ix.nindex_keys,
+                                err, errlen);
+        if (rc == 0)
+            res->indexes_replaced += m.ix.nindex_keys;
+    }
+    if (rc == 0 && ndoomed) { /* gone now: off the list */
+        struct condemned rest = {0};
+        for (size_t i = 0; rc == 0 && i < next.n; i++) {
+            bool gone = false;
+            for (size_t k = 0; k < ndoomed && !gone; k++)
+                gone = strcmp(doomed[k] + strlen("packs/"), next.ids[i]) == 0;
+            if (!gone)
+                rc = condemned_add(&rest, next.ids[i], next.since[i]);
+        }
+        if (rc == 0)
+            rc = condemned_save(r, &rest, err, errlen);
+        condemned_free(&rest);
+    }
+    for (size_t i = 0; doomed && i < ndoomed; i++)
+        free(doomed[i]);
+    free(doomed);
+    free(live_blobs);
+    free(dead_bytes);
+    condemned_free(&cd);
+    condemned_free(&next);
+    marking_free(&m);
+    return rc;
+}
+
+int prune_run(const struct prune_params *p, struct prune_result *res, char *err, size_t errlen)
+{
+    memset(res, 0, sizeof(*res));
+    if (!p->volume || !repo_name_ok(p->volume) || p->keep_last < 1) {
+        snprintf(err, errlen, "prune: a volume name and --keep-last N (N >= 1) are required");
+        return -EINVAL;
+    }
+    struct repo r;
+    int rc = repo_open(&r, p->url, &p->store, false, err, errlen);
+    if (rc)
+        return rc;
+    rc = expire_manifests(&r, p, res, err, errlen);
+    size_t fresh = 0;
+    if (rc == 0)
+        rc = pass(&r, p, res, &fresh, err, errlen);
+    if (rc == 0 && fresh && p->wait) {
+        size_t deleted = res->packs_deleted, replaced = res->indexes_replaced;
+        uint64_t freed = res->bytes_freed;
+        sleep((unsigned)(p->settle_s > 0 ? p->settle_s : 0));
+        rc = pass(&r, p, res, &fresh, err, errlen);
+        res->packs_deleted += deleted;
+        res->indexes_replaced += replaced;
+        res->bytes_freed += freed;
+    }
+    repo_close(&r);
+    return rc;
+}
