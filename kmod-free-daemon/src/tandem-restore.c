@@ -131,7 +131,8 @@ static void *show_progress(void *a)
             ts.tv_nsec -= 1000000000;
         }
         pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-        uint64_t total = atomic_load(&s->prog->bytes_total), done = atomic_load(&s->prog->bytes_done);
+        uint64_t total = atomic_load(&s->prog->bytes_total),
+                 done = atomic_load(&s->prog->bytes_done);
         double dt = now_s() - s->t0;
         if (total)
             fprintf(stderr, "\r%5.1f%%  %" PRIu64 " / %" PRIu64 " MiB  %.1f MB/s   ",
@@ -145,8 +146,11 @@ static void *show_progress(void *a)
 
 static int cmd_restore(const struct opts *o, bool verify)
 {
-    struct restore_params p = {.url = o->from, .volume = o->volume, .snapshot = o->snapshot,
-                               .target = verify ? NULL : o->to, .store = o->store};
+    struct restore_params p = {.url = o->from,
+                               .volume = o->volume,
+                               .snapshot = o->snapshot,
+                               .target = verify ? NULL : o->to,
+                               .store = o->store};
     struct restore_progress prog;
     memset(&prog, 0, sizeof(prog));
     struct restore_result res;
@@ -185,27 +189,53 @@ int main(int argc, char **argv)
         usage();
     const char *cmd = argv[1];
     struct opts o = {.progress = true};
-    static const struct option lo[] = {{"from", 1, 0, 'f'},     {"volume", 1, 0, 'v'},
-                                       {"snapshot", 1, 0, 's'}, {"to", 1, 0, 't'},
-                                       {"endpoint", 1, 0, 'e'}, {"region", 1, 0, 'r'},
+    static const struct option lo[] = {{"from", 1, 0, 'f'},
+                                       {"volume", 1, 0, 'v'},
+                                       {"snapshot", 1, 0, 's'},
+                                       {"to", 1, 0, 't'},
+                                       {"endpoint", 1, 0, 'e'},
+                                       {"region", 1, 0, 'r'},
                                        {"encrypt-key-file", 1, 0, 'k'},
-                                       {"parallel", 1, 0, 'p'}, {"json", 0, 0, 'j'},
-                                       {"no-progress", 0, 0, 'n'}, {"help", 0, 0, 'h'},
+                                       {"parallel", 1, 0, 'p'},
+                                       {"json", 0, 0, 'j'},
+                                       {"no-progress", 0, 0, 'n'},
+                                       {"help", 0, 0, 'h'},
                                        {0, 0, 0, 0}};
     optind = 2;
     for (int c; (c = getopt_long(argc, argv, "", lo, NULL)) != -1;) {
         switch (c) {
-        case 'f': o.from = optarg; break;
-        case 'v': o.volume = optarg; break;
-        case 's': o.snapshot = optarg; break;
-        case 't': o.to = optarg; break;
-        case 'e': o.store.endpoint = optarg; break;
-        case 'r': o.store.region = optarg; break;
-        case 'k': o.store.encrypt_key_file = optarg; break;
-        case 'p': o.store.parallel = atoi(optarg); break;
-        case 'j': o.json = true; break;
-        case 'n': o.progress = false; break;
-        default: usage();
+        case 'f':
+            o.from = optarg;
+            break;
+        case 'v':
+            o.volume = optarg;
+            break;
+        case 's':
+            o.snapshot = optarg;
+            break;
+        case 't':
+            o.to = optarg;
+            break;
+        case 'e':
+            o.store.endpoint = optarg;
+            break;
+        case 'r':
+            o.store.region = optarg;
+            break;
+        case 'k':
+            o.store.encrypt_key_file = optarg;
+            break;
+        case 'p':
+            o.store.parallel = atoi(optarg);
+            break;
+        case 'j':
+            o.json = true;
+            break;
+        case 'n':
+            o.progress = false;
+            break;
+        default:
+            usage();
         }
     }
     if (optind != argc || !o.from)

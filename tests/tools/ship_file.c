@@ -9,7 +9,8 @@
  * offsets (each marks [off, off+4096)); without --changed or --changed-file it answers -ENOENT
  * (the volume cannot tell), so the ship is full. On success prints one JSON line of the
  * progress counters. --started-file F is created at the first read of the image (tests start a
- * concurrent prune or a kill from it, rather than sleeping). Exit 0, 1 failure (one line on stderr), 2 usage, 3 cancelled. */
+ * concurrent prune or a kill from it, rather than sleeping). Exit 0, 1 failure (one line on
+ * stderr), 2 usage, 3 cancelled. */
 #include "ship/ship.h"
 
 #include <errno.h>
@@ -100,8 +101,12 @@ static char *slurp(const char *path)
     char *b = malloc(cap);
     for (size_t n; b && (n = fread(b + len, 1, cap - len - 1, f)) > 0;) {
         len += n;
-        if (len + 1 == cap)
-            b = realloc(b, cap *= 2);
+        if (len + 1 == cap) {
+            char *nb = realloc(b, cap *= 2);
+            if (!nb)
+                free(b);
+            b = nb;
+        }
     }
     fclose(f);
     if (b)
@@ -124,22 +129,46 @@ int main(int argc, char **argv)
     struct img m = {.gran = 65536};
     atomic_bool cancel = false;
     m.cancel = &cancel;
-    static const struct option opts[] = {
-        {"to", 1, 0, 't'},           {"volume", 1, 0, 'v'},   {"uuid", 1, 0, 'u'},
-        {"snapshot", 1, 0, 's'},     {"seq", 1, 0, 'q'},      {"full", 0, 0, 'f'},
-        {"changed", 1, 0, 'c'},      {"changed-file", 1, 0, 'C'}, {"gran", 1, 0, 'g'},
-        {"endpoint", 1, 0, 'e'},     {"region", 1, 0, 'r'},   {"encrypt-key-file", 1, 0, 'k'},
-        {"parallel", 1, 0, 'p'},     {"cancel-after-bytes", 1, 0, 'x'},
-        {"read-delay-us", 1, 0, 'd'}, {"started-file", 1, 0, 'S'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"to", 1, 0, 't'},
+                                         {"volume", 1, 0, 'v'},
+                                         {"uuid", 1, 0, 'u'},
+                                         {"snapshot", 1, 0, 's'},
+                                         {"seq", 1, 0, 'q'},
+                                         {"full", 0, 0, 'f'},
+                                         {"changed", 1, 0, 'c'},
+                                         {"changed-file", 1, 0, 'C'},
+                                         {"gran", 1, 0, 'g'},
+                                         {"endpoint", 1, 0, 'e'},
+                                         {"region", 1, 0, 'r'},
+                                         {"encrypt-key-file", 1, 0, 'k'},
+                                         {"parallel", 1, 0, 'p'},
+                                         {"cancel-after-bytes", 1, 0, 'x'},
+                                         {"read-delay-us", 1, 0, 'd'},
+                                         {"started-file", 1, 0, 'S'},
+                                         {0, 0, 0, 0}};
     for (int o; (o = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (o) {
-        case 't': p.url = optarg; break;
-        case 'v': p.volume = optarg; break;
-        case 'u': p.volume_uuid = optarg; break;
-        case 's': p.snapshot = optarg; break;
-        case 'q': p.seq = strtoull(optarg, NULL, 10); break;
-        case 'f': p.full = true; break;
-        case 'c': add_offsets(&m, optarg); break;
+        case 't':
+            p.url = optarg;
+            break;
+        case 'v':
+            p.volume = optarg;
+            break;
+        case 'u':
+            p.volume_uuid = optarg;
+            break;
+        case 's':
+            p.snapshot = optarg;
+            break;
+        case 'q':
+            p.seq = strtoull(optarg, NULL, 10);
+            break;
+        case 'f':
+            p.full = true;
+            break;
+        case 'c':
+            add_offsets(&m, optarg);
+            break;
         case 'C': {
             char *t = slurp(optarg);
             if (!t) {
@@ -150,15 +179,32 @@ int main(int argc, char **argv)
             free(t);
             break;
         }
-        case 'g': m.gran = strtoull(optarg, NULL, 0); break;
-        case 'e': p.store.endpoint = optarg; break;
-        case 'r': p.store.region = optarg; break;
-        case 'k': p.store.encrypt_key_file = optarg; break;
-        case 'p': p.store.parallel = atoi(optarg); break;
-        case 'x': m.cancel_after = strtoull(optarg, NULL, 0); break;
-        case 'd': m.delay_us = strtoull(optarg, NULL, 0); break;
-        case 'S': m.started_file = optarg; break;
-        default: usage();
+        case 'g':
+            m.gran = strtoull(optarg, NULL, 0);
+            break;
+        case 'e':
+            p.store.endpoint = optarg;
+            break;
+        case 'r':
+            p.store.region = optarg;
+            break;
+        case 'k':
+            p.store.encrypt_key_file = optarg;
+            break;
+        case 'p':
+            p.store.parallel = atoi(optarg);
+            break;
+        case 'x':
+            m.cancel_after = strtoull(optarg, NULL, 0);
+            break;
+        case 'd':
+            m.delay_us = strtoull(optarg, NULL, 0);
+            break;
+        case 'S':
+            m.started_file = optarg;
+            break;
+        default:
+            usage();
         }
     }
     if (optind + 1 != argc || !p.url || !p.volume || !p.volume_uuid || !p.snapshot)
@@ -171,8 +217,8 @@ int main(int argc, char **argv)
     }
     m.size = (uint64_t)st.st_size;
     p.created = (int64_t)st.st_mtime;
-    struct ship_image img = {.size = m.size, .read = img_read, .changed_since = img_changed,
-                             .ctx = &m};
+    struct ship_image img = {
+        .size = m.size, .read = img_read, .changed_since = img_changed, .ctx = &m};
     struct ship_progress prog;
     memset(&prog, 0, sizeof(prog));
     char err[1024] = "";

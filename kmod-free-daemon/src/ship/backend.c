@@ -73,8 +73,7 @@ int backend_list(struct backend *b, const char *prefix,
     return b->ops->list(b, prefix, cb, arg, err, errlen);
 }
 
-int backend_delete(struct backend *b, const char *const *keys, size_t n, char *err,
-                   size_t errlen)
+int backend_delete(struct backend *b, const char *const *keys, size_t n, char *err, size_t errlen)
 {
     return n ? b->ops->del(b, keys, n, err, errlen) : 0;
 }

@@ -43,7 +43,6 @@ int backend_get_into(struct backend *b, const char *key, uint64_t off, uint64_t 
 int backend_list(struct backend *b, const char *prefix,
                  int (*cb)(const struct backend_obj *o, void *arg), void *arg, char *err,
                  size_t errlen);
-int backend_delete(struct backend *b, const char *const *keys, size_t n, char *err,
-                   size_t errlen);
+int backend_delete(struct backend *b, const char *const *keys, size_t n, char *err, size_t errlen);
 
 #endif

@@ -178,8 +178,7 @@ static int file_get(struct backend *b, const char *key, uint64_t off, uint64_t l
 /* Calls cb for the regular files under dir (recursively) whose first-level name starts with
  * stem; keys are rel + the path below dir. Temp files and dot files are skipped. */
 static int walk(const char *dir, const char *rel, const char *stem,
-                int (*cb)(const struct backend_obj *, void *), void *arg, char *err,
-                size_t errlen)
+                int (*cb)(const struct backend_obj *, void *), void *arg, char *err, size_t errlen)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -200,8 +199,7 @@ static int walk(const char *dir, const char *rel, const char *stem,
             snprintf(sub, sizeof(sub), "%s/", key);
             rc = walk(path, sub, "", cb, arg, err, errlen);
         } else if (S_ISREG(st.st_mode)) {
-            struct backend_obj o = {
-                .key = key, .size = (uint64_t)st.st_size, .mtime = st.st_mtime};
+            struct backend_obj o = {.key = key, .size = (uint64_t)st.st_size, .mtime = st.st_mtime};
             if (cb(&o, arg) != 0) {
                 snprintf(err, errlen, "listing stopped at %s", key);
                 rc = -ECANCELED;
@@ -226,8 +224,7 @@ static int file_list(struct backend *b, const char *prefix,
     return walk(dir, rel, prefix + dl, cb, arg, err, errlen);
 }
 
-static int file_del(struct backend *b, const char *const *keys, size_t n, char *err,
-                    size_t errlen)
+static int file_del(struct backend *b, const char *const *keys, size_t n, char *err, size_t errlen)
 {
     struct file_backend *f = (struct file_backend *)b;
     for (size_t i = 0; i < n; i++) {

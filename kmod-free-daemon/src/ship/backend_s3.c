@@ -71,9 +71,8 @@ static int fail(const struct s3_error *e, char *err, size_t errlen)
 {
     char buf[1200];
     s3_error_str(e, buf, sizeof(buf));
-    if (e->http_status == 403 &&
-        (strstr(e->code, "Signature") || strstr(e->code, "AccessDenied") ||
-         strstr(e->code, "InvalidAccessKeyId")))
+    if (e->http_status == 403 && (strstr(e->code, "Signature") || strstr(e->code, "AccessDenied") ||
+                                  strstr(e->code, "InvalidAccessKeyId")))
         snprintf(err, errlen, "%s [the store refused the credentials]", buf);
     else
         snprintf(err, errlen, "%s", buf);
@@ -179,14 +178,13 @@ static int s3b_list(struct backend *b, const char *prefix,
     struct list_ctx l = {s, cb, arg};
     struct s3_error e;
     s3_error_clear(&e);
-    int rc = s3_list_all(c, s->bucket, p, 0, list_one, &l, NULL, &e) == 0 ? 0
-                                                                          : fail(&e, err, errlen);
+    int rc =
+        s3_list_all(c, s->bucket, p, 0, list_one, &l, NULL, &e) == 0 ? 0 : fail(&e, err, errlen);
     give(s, c);
     return rc;
 }
 
-static int s3b_del(struct backend *b, const char *const *keys, size_t n, char *err,
-                   size_t errlen)
+static int s3b_del(struct backend *b, const char *const *keys, size_t n, char *err, size_t errlen)
 {
     struct s3_backend *s = (struct s3_backend *)b;
     char **full = calloc(n, sizeof(*full));
@@ -241,8 +239,7 @@ struct backend *backend_s3_open(const char *bucket, const char *prefix,
     pthread_mutex_init(&s->mu, NULL);
     snprintf(s->bucket, sizeof(s->bucket), "%s", bucket);
     size_t pl = strlen(prefix);
-    snprintf(s->prefix, sizeof(s->prefix), "%s%s", prefix,
-             pl && prefix[pl - 1] != '/' ? "/" : "");
+    snprintf(s->prefix, sizeof(s->prefix), "%s%s", prefix, pl && prefix[pl - 1] != '/' ? "/" : "");
     if (opts->endpoint)
         snprintf(s->endpoint, sizeof(s->endpoint), "%s", opts->endpoint);
     if (opts->region)

@@ -33,16 +33,26 @@ int backup_cli_main(int argc, char **argv)
     struct prune_params p = {.grace_s = 3600, .settle_s = 60, .wait = true};
     bool json = false;
     int64_t keep = 0;
-    static const struct option lo[] = {
-        {"from", 1, 0, 'f'},   {"volume", 1, 0, 'v'},   {"keep-last", 1, 0, 'k'},
-        {"grace", 1, 0, 'g'},  {"settle", 1, 0, 's'},   {"no-wait", 0, 0, 'n'},
-        {"json", 0, 0, 'j'},   {"endpoint", 1, 0, 'e'}, {"region", 1, 0, 'r'},
-        {"encrypt-key-file", 1, 0, 'K'}, {0, 0, 0, 0}};
+    static const struct option lo[] = {{"from", 1, 0, 'f'},
+                                       {"volume", 1, 0, 'v'},
+                                       {"keep-last", 1, 0, 'k'},
+                                       {"grace", 1, 0, 'g'},
+                                       {"settle", 1, 0, 's'},
+                                       {"no-wait", 0, 0, 'n'},
+                                       {"json", 0, 0, 'j'},
+                                       {"endpoint", 1, 0, 'e'},
+                                       {"region", 1, 0, 'r'},
+                                       {"encrypt-key-file", 1, 0, 'K'},
+                                       {0, 0, 0, 0}};
     optind = 2;
     for (int c; (c = getopt_long(argc, argv, "", lo, NULL)) != -1;) {
         switch (c) {
-        case 'f': p.url = optarg; break;
-        case 'v': p.volume = optarg; break;
+        case 'f':
+            p.url = optarg;
+            break;
+        case 'v':
+            p.volume = optarg;
+            break;
         case 'k':
             if (number(optarg, &keep) || keep < 1 || keep > 1000000)
                 return usage();
@@ -56,12 +66,23 @@ int backup_cli_main(int argc, char **argv)
             if (number(optarg, &p.settle_s))
                 return usage();
             break;
-        case 'n': p.wait = false; break;
-        case 'j': json = true; break;
-        case 'e': p.store.endpoint = optarg; break;
-        case 'r': p.store.region = optarg; break;
-        case 'K': p.store.encrypt_key_file = optarg; break;
-        default: return usage();
+        case 'n':
+            p.wait = false;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'e':
+            p.store.endpoint = optarg;
+            break;
+        case 'r':
+            p.store.region = optarg;
+            break;
+        case 'K':
+            p.store.encrypt_key_file = optarg;
+            break;
+        default:
+            return usage();
         }
     }
     if (optind != argc || !p.url || !p.volume || !p.keep_last)
@@ -77,9 +98,9 @@ int backup_cli_main(int argc, char **argv)
                "\"packs_live\":%zu,\"packs_deleted\":%zu,\"packs_condemned\":%zu,"
                "\"packs_young\":%zu,\"packs_partly_dead\":%zu,\"bytes_freed\":%" PRIu64
                ",\"bytes_dead_in_live_packs\":%" PRIu64 ",\"indexes_replaced\":%zu}\n",
-               r.manifests_deleted, r.manifests_kept, r.packs_total, r.packs_live,
-               r.packs_deleted, r.packs_condemned, r.packs_young, r.packs_partly_dead,
-               r.bytes_freed, r.bytes_dead_in_live_packs, r.indexes_replaced);
+               r.manifests_deleted, r.manifests_kept, r.packs_total, r.packs_live, r.packs_deleted,
+               r.packs_condemned, r.packs_young, r.packs_partly_dead, r.bytes_freed,
+               r.bytes_dead_in_live_packs, r.indexes_replaced);
     else
         printf("pruned volume %s: %zu snapshot(s) expired, %zu kept; %zu pack(s) deleted "
                "(%" PRIu64 " bytes), %zu condemned (deleted by a later prune), %zu younger "

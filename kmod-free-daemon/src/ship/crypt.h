@@ -20,12 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CRYPT_ID_LEN     32
-#define CRYPT_SALT_LEN   16
-#define CRYPT_NONCE_LEN  12
-#define CRYPT_TAG_LEN    16
-#define CRYPT_MODE_RAW   0
-#define CRYPT_MODE_ZSTD  1
+#define CRYPT_ID_LEN    32
+#define CRYPT_SALT_LEN  16
+#define CRYPT_NONCE_LEN 12
+#define CRYPT_TAG_LEN   16
+#define CRYPT_MODE_RAW  0
+#define CRYPT_MODE_ZSTD 1
 
 struct crypt {
     bool encrypted;

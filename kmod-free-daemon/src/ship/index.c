@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define INDEX_MAGIC "TNDMIDX1"
+#define INDEX_MAGIC  "TNDMIDX1"
 #define IX_ENTRY_LEN (4 + PACK_ENTRY_LEN)
 
 int index_init(struct index *ix)
@@ -337,8 +337,11 @@ static int recover_one(size_t i, void *arg, int worker, char *err, size_t errlen
         return rc;
     pthread_mutex_lock(&l->ix->mu);
     for (size_t k = 0; k < n && rc == 0; k++) {
-        struct blob_loc b = {.pack = l->recover[i], .type = ents[k].type, .off = ents[k].off,
-                             .slen = ents[k].slen, .rlen = ents[k].rlen};
+        struct blob_loc b = {.pack = l->recover[i],
+                             .type = ents[k].type,
+                             .off = ents[k].off,
+                             .slen = ents[k].slen,
+                             .rlen = ents[k].rlen};
         memcpy(b.id, ents[k].id, CRYPT_ID_LEN);
         if (add_locked(l->ix, &b) < 0)
             rc = -ENOMEM;

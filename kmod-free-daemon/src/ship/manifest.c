@@ -2,6 +2,7 @@
  * 1 TiB volume's manifest is 16384 ids, about 1 MiB of text, 32 bytes per 64 MiB. */
 #include "ship/manifest.h"
 
+#include "ship/json_field.h"
 #include "ship/par.h"
 
 #include <errno.h>
@@ -86,57 +87,43 @@ int manifest_put(const struct repo *r, const struct manifest *m, const struct ma
     return rc;
 }
 
-static const char *jstr(struct json_object *j, const char *k)
-{
-    struct json_object *v;
-    return json_object_object_get_ex(j, k, &v) && json_object_is_type(v, json_type_string)
-               ? json_object_get_string(v)
-               : "";
-}
-
-static uint64_t ju64(struct json_object *j, const char *k)
-{
-    struct json_object *v;
-    return json_object_object_get_ex(j, k, &v) ? json_object_get_uint64(v) : 0;
-}
-
-static int parse(struct manifest *m, const char *text, const char *key, char *err,
-                 size_t errlen)
+static int parse(struct manifest *m, const char *text, const char *key, char *err, size_t errlen)
 {
     memset(m, 0, sizeof(*m));
     struct json_object *j = json_tokener_parse(text), *segs;
-    if (!j || strcmp(jstr(j, "format"), "tandem-snapshot-manifest") != 0 ||
-        ju64(j, "version") != 1 || !json_object_object_get_ex(j, "segments", &segs) ||
+    if (!j || strcmp(json_field_str(j, "format", ""), "tandem-snapshot-manifest") != 0 ||
+        json_field_u64(j, "version", 0) != 1 || !json_object_object_get_ex(j, "segments", &segs) ||
         !json_object_is_type(segs, json_type_array)) {
         snprintf(err, errlen, "%s: not a snapshot manifest this tool reads", key);
         json_object_put(j);
         return -EINVAL;
     }
-    snprintf(m->volume, sizeof(m->volume), "%s", jstr(j, "volume"));
-    snprintf(m->volume_uuid, sizeof(m->volume_uuid), "%s", jstr(j, "volume_uuid"));
-    snprintf(m->snapshot, sizeof(m->snapshot), "%s", jstr(j, "snapshot"));
-    snprintf(m->base_snapshot, sizeof(m->base_snapshot), "%s", jstr(j, "base_snapshot"));
-    m->seq = ju64(j, "seq");
-    m->base_seq = ju64(j, "base_seq");
-    m->size = ju64(j, "size");
-    m->created = (int64_t)ju64(j, "created");
-    m->shipped = (int64_t)ju64(j, "shipped");
-    m->chunk_size = (uint32_t)ju64(j, "chunk_size");
-    m->segment_size = ju64(j, "segment_size");
+    snprintf(m->volume, sizeof(m->volume), "%s", json_field_str(j, "volume", ""));
+    snprintf(m->volume_uuid, sizeof(m->volume_uuid), "%s", json_field_str(j, "volume_uuid", ""));
+    snprintf(m->snapshot, sizeof(m->snapshot), "%s", json_field_str(j, "snapshot", ""));
+    snprintf(m->base_snapshot, sizeof(m->base_snapshot), "%s",
+             json_field_str(j, "base_snapshot", ""));
+    m->seq = json_field_u64(j, "seq", 0);
+    m->base_seq = json_field_u64(j, "base_seq", 0);
+    m->size = json_field_u64(j, "size", 0);
+    m->created = (int64_t)json_field_u64(j, "created", 0);
+    m->shipped = (int64_t)json_field_u64(j, "shipped", 0);
+    m->chunk_size = (uint32_t)json_field_u64(j, "chunk_size", 0);
+    m->segment_size = json_field_u64(j, "segment_size", 0);
     struct json_object *st;
     if (json_object_object_get_ex(j, "stats", &st)) {
-        m->stat_bytes_read = ju64(st, "bytes_read");
-        m->stat_bytes_uploaded = ju64(st, "bytes_uploaded");
-        m->stat_chunks_new = ju64(st, "chunks_new");
-        m->stat_chunks_reused = ju64(st, "chunks_reused");
-        m->stat_objects = ju64(st, "objects_written");
+        m->stat_bytes_read = json_field_u64(st, "bytes_read", 0);
+        m->stat_bytes_uploaded = json_field_u64(st, "bytes_uploaded", 0);
+        m->stat_chunks_new = json_field_u64(st, "chunks_new", 0);
+        m->stat_chunks_reused = json_field_u64(st, "chunks_reused", 0);
+        m->stat_objects = json_field_u64(st, "objects_written", 0);
     }
     int rc = 0;
     m->nseg = json_object_array_length(segs);
     uint64_t want = m->segment_size ? (m->size + m->segment_size - 1) / m->segment_size : 0;
     m->segs = calloc(m->nseg ? m->nseg : 1, sizeof(*m->segs));
     if (!m->segs || m->nseg != want || m->chunk_size == 0 ||
-        hex_decode(jstr(j, "image_hash"), m->image_hash, 32) != 0)
+        hex_decode(json_field_str(j, "image_hash", ""), m->image_hash, 32) != 0)
         rc = -EINVAL;
     for (uint64_t i = 0; rc == 0 && i < m->nseg; i++) {
         struct json_object *s = json_object_array_get_idx(segs, i);
@@ -160,8 +147,8 @@ int manifest_load(const struct repo *r, const char *volume, const char *snapshot
     size_t len = 0;
     int rc = backend_get(r->be, key, 0, 0, &raw, &len, err, errlen);
     if (rc == -ENOENT) {
-        snprintf(err, errlen, "%s: no snapshot %s of volume %s (%s missing)",
-                 backend_url(r->be), snapshot, volume, key);
+        snprintf(err, errlen, "%s: no snapshot %s of volume %s (%s missing)", backend_url(r->be),
+                 snapshot, volume, key);
         return rc;
     }
     if (rc)

@@ -21,8 +21,7 @@ static void trailer_name(const char *pack_id, char *out, size_t cap)
     snprintf(out, cap, "pack-trailer/%s", pack_id);
 }
 
-int pack_builder_init(struct pack_builder *pb, const struct repo *r, size_t target,
-                      size_t max_blob)
+int pack_builder_init(struct pack_builder *pb, const struct repo *r, size_t target, size_t max_blob)
 {
     memset(pb, 0, sizeof(*pb));
     pb->target = target;
@@ -56,8 +55,8 @@ int pack_reset(struct pack_builder *pb)
     return 0;
 }
 
-int pack_commit(struct pack_builder *pb, uint8_t type, const uint8_t id[CRYPT_ID_LEN],
-                size_t slen, size_t rlen)
+int pack_commit(struct pack_builder *pb, uint8_t type, const uint8_t id[CRYPT_ID_LEN], size_t slen,
+                size_t rlen)
 {
     if (pb->nents == pb->ents_cap) {
         struct pack_entry *e = realloc(pb->ents, 2 * pb->ents_cap * sizeof(*e));
@@ -141,8 +140,8 @@ int pack_read_trailer(const struct repo *r, const char *pack_id, uint64_t size,
         snprintf(err, errlen, "%s: too short to be a pack", key);
         return -EINVAL;
     }
-    int rc = backend_get_into(r->be, key, size - PACK_FOOTER_LEN, PACK_FOOTER_LEN, foot, err,
-                              errlen);
+    int rc =
+        backend_get_into(r->be, key, size - PACK_FOOTER_LEN, PACK_FOOTER_LEN, foot, err, errlen);
     if (rc)
         return rc;
     uint32_t tl = get_be32(foot);

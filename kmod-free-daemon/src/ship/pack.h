@@ -52,8 +52,8 @@ static inline uint8_t *pack_tail(struct pack_builder *pb)
     return pb->buf + pb->len;
 }
 /* Keeps the blob just sealed at pack_tail. 0 or -ENOMEM. */
-int pack_commit(struct pack_builder *pb, uint8_t type, const uint8_t id[CRYPT_ID_LEN],
-                size_t slen, size_t rlen);
+int pack_commit(struct pack_builder *pb, uint8_t type, const uint8_t id[CRYPT_ID_LEN], size_t slen,
+                size_t rlen);
 /* Appends the trailer and footer. 0 or -1. After this buf[0..len) is the object. */
 int pack_finish(struct pack_builder *pb, const struct repo *r);
 static inline int pack_full(const struct pack_builder *pb)

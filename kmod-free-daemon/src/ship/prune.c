@@ -187,8 +187,8 @@ static void count_blob(const struct blob_loc *b, void *arg)
         t->dead_bytes[b->pack] += b->slen;
 }
 
-static int expire_manifests(struct repo *r, const struct prune_params *p,
-                            struct prune_result *res, char *err, size_t errlen)
+static int expire_manifests(struct repo *r, const struct prune_params *p, struct prune_result *res,
+                            char *err, size_t errlen)
 {
     struct manifest *ms = NULL;
     size_t n = 0;
@@ -308,8 +308,8 @@ static int pass(struct repo *r, const struct prune_params *p, struct prune_resul
         int written = 0;
         rc = index_write(r, &m.ix, survives, NULL, key, &written, err, errlen);
         if (rc == 0)
-            rc = backend_delete(r->be, (const char *const *)m.ix.index_keys, m.ix.nindex_keys,
-                                err, errlen);
+            rc = backend_delete(r->be, (const char *const *)m.ix.index_keys, m.ix.nindex_keys, err,
+                                errlen);
         if (rc == 0)
             res->indexes_replaced += m.ix.nindex_keys;
     }

@@ -3,8 +3,9 @@
  * stored, before it stores anything else, so at worst one of them starts a moment later. */
 #include "ship/repo.h"
 
+#include "ship/json_field.h"
+
 #include <errno.h>
-#include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -53,26 +54,12 @@ static int write_config(struct repo *r, bool encrypted, const uint8_t *key, size
     return rc;
 }
 
-static const char *jstr(struct json_object *j, const char *k)
-{
-    struct json_object *v;
-    return json_object_object_get_ex(j, k, &v) && json_object_is_type(v, json_type_string)
-               ? json_object_get_string(v)
-               : NULL;
-}
-
-static int64_t jint(struct json_object *j, const char *k)
-{
-    struct json_object *v;
-    return json_object_object_get_ex(j, k, &v) ? json_object_get_int64(v) : -1;
-}
-
 static int parse_config(struct repo *r, const char *text, const uint8_t *key, size_t keylen,
                         char *err, size_t errlen)
 {
     const char *url = backend_url(r->be);
     struct json_object *j = json_tokener_parse(text);
-    const char *fmt = j ? jstr(j, "format") : NULL;
+    const char *fmt = j ? json_field_str(j, "format", NULL) : NULL;
     if (!fmt || strcmp(fmt, "tandem-backup-store") != 0) {
         snprintf(err, errlen, "%s: %s is not a tandem backup store description", url,
                  STORE_CONFIG_KEY);
@@ -80,9 +67,11 @@ static int parse_config(struct repo *r, const char *text, const uint8_t *key, si
         return -EINVAL;
     }
     int rc = 0;
-    int64_t ver = jint(j, "version"), cs = jint(j, "chunk_size"), ss = jint(j, "segment_size");
-    const char *enc = jstr(j, "encryption"), *salt_hex = jstr(j, "salt");
-    const char *check_hex = jstr(j, "key_check");
+    int64_t ver = json_field_i64(j, "version", -1), cs = json_field_i64(j, "chunk_size", -1),
+            ss = json_field_i64(j, "segment_size", -1);
+    const char *enc = json_field_str(j, "encryption", NULL),
+               *salt_hex = json_field_str(j, "salt", NULL);
+    const char *check_hex = json_field_str(j, "key_check", NULL);
     uint8_t salt[CRYPT_SALT_LEN], check[32];
     if (ver != STORE_FORMAT_VERSION) {
         snprintf(err, errlen, "%s: store format version %lld; this tool reads version %d", url,
@@ -112,8 +101,8 @@ static int parse_config(struct repo *r, const char *text, const uint8_t *key, si
         }
     } else if (strcmp(enc, "none") == 0) {
         if (keylen) {
-            snprintf(err, errlen,
-                     "%s: the store is not encrypted, but an encryption key was given", url);
+            snprintf(err, errlen, "%s: the store is not encrypted, but an encryption key was given",
+                     url);
             rc = -EINVAL;
         } else {
             crypt_init(&r->crypt, NULL, 0, salt, 1);

@@ -66,8 +66,7 @@ static int load_segment(size_t i, void *arg, int worker, char *err, size_t errle
     if (b > r->m.size)
         b = r->m.size;
     uint32_t nch = (uint32_t)((b - a + r->m.chunk_size - 1) / r->m.chunk_size);
-    return segment_load(&r->repo, &r->ix, r->m.segs[seg], nch, r->ids + i * r->cpseg, err,
-                        errlen);
+    return segment_load(&r->repo, &r->ix, r->m.segs[seg], nch, r->ids + i * r->cpseg, err, errlen);
 }
 
 static int by_pack_off(const void *x, const void *y)
@@ -211,8 +210,8 @@ static int plan_batch(struct rs *r, char *err, size_t errlen)
             continue;
         }
         rg = &r->ranges[r->nranges++];
-        *rg = (struct range){.pack = w->loc.pack, .off = w->loc.off, .len = w->loc.slen,
-                             .first = k, .n = 1};
+        *rg = (struct range){
+            .pack = w->loc.pack, .off = w->loc.off, .len = w->loc.slen, .first = k, .n = 1};
     }
     return 0;
 }

@@ -29,8 +29,8 @@ int blob_id_zero(const uint8_t *id)
     return memcmp(id, z, CRYPT_ID_LEN) == 0;
 }
 
-void image_tree_hash(uint64_t size, uint32_t chunk_size, uint64_t segment_size,
-                     const blob_id *segs, uint64_t nseg, uint8_t out[32])
+void image_tree_hash(uint64_t size, uint32_t chunk_size, uint64_t segment_size, const blob_id *segs,
+                     uint64_t nseg, uint8_t out[32])
 {
     uint8_t hdr[15 + 8 + 4 + 8];
     memcpy(hdr, "tandem-image-v1", 15);

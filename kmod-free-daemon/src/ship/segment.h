@@ -37,7 +37,7 @@ int segment_decode(const uint8_t *p, size_t len, uint32_t chunk_size, uint32_t n
 /* 1 when id is the all-zero id (a hole). */
 int blob_id_zero(const uint8_t *id);
 
-void image_tree_hash(uint64_t size, uint32_t chunk_size, uint64_t segment_size,
-                     const blob_id *segs, uint64_t nseg, uint8_t out[32]);
+void image_tree_hash(uint64_t size, uint32_t chunk_size, uint64_t segment_size, const blob_id *segs,
+                     uint64_t nseg, uint8_t out[32]);
 
 #endif

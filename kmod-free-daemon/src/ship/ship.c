@@ -121,8 +121,11 @@ static int store_blob(struct ship *s, uint8_t type, const uint8_t *id, const uin
         pthread_mutex_unlock(&s->mu);
         return -ECANCELED;
     }
-    struct blob_loc loc = {.pack = s->cur->pack_no, .off = (uint32_t)s->cur->len,
-                           .slen = (uint32_t)slen, .rlen = (uint32_t)rlen, .type = type};
+    struct blob_loc loc = {.pack = s->cur->pack_no,
+                           .off = (uint32_t)s->cur->len,
+                           .slen = (uint32_t)slen,
+                           .rlen = (uint32_t)rlen,
+                           .type = type};
     memcpy(loc.id, id, CRYPT_ID_LEN);
     int rc = index_add(&s->ix, &loc);
     if (rc == 0) {
@@ -389,8 +392,7 @@ static int pick_base(struct ship *s, char *err, size_t errlen)
             return -EEXIST;
         }
         if (strcmp(ms[i].volume_uuid, s->p->volume_uuid) == 0 && ms[i].seq < s->p->seq &&
-            ms[i].chunk_size == s->repo->chunk_size &&
-            ms[i].segment_size == s->repo->segment_size)
+            ms[i].chunk_size == s->repo->chunk_size && ms[i].segment_size == s->repo->segment_size)
             best = (long)i; /* sorted by seq: the last one is the newest */
     }
     if (best >= 0) {
@@ -466,8 +468,10 @@ static int check_relied(struct ship *s, char *err, size_t errlen)
         }
     }
     if (rc == 0 && bad) {
-        snprintf(err, errlen, "a concurrent prune removed or condemned what this ship relied on "
-                              "(%s, %d in all)", what, bad);
+        snprintf(err, errlen,
+                 "a concurrent prune removed or condemned what this ship relied on "
+                 "(%s, %d in all)",
+                 what, bad);
         return -EAGAIN;
     }
     return rc;
@@ -589,8 +593,7 @@ static int ship_once(struct ship *s, char *err, size_t errlen)
     }
     if (atomic_load(&s->segs_done) != s->out.nseg) {
         snprintf(err, errlen, "internal error: %llu of %llu segments shipped",
-                 (unsigned long long)atomic_load(&s->segs_done),
-                 (unsigned long long)s->out.nseg);
+                 (unsigned long long)atomic_load(&s->segs_done), (unsigned long long)s->out.nseg);
         return -EIO;
     }
     char key[64];
@@ -656,8 +659,7 @@ int ship_run(const struct ship_params *p, const struct ship_image *image,
     if (rc)
         return rc;
     for (int attempt = 1; attempt <= MAX_TRIES; attempt++) {
-        struct ship s = {.p = p, .img = image, .prog = progress, .cancel = cancel,
-                         .repo = &repo};
+        struct ship s = {.p = p, .img = image, .prog = progress, .cancel = cancel, .repo = &repo};
         pthread_mutex_init(&s.mu, NULL);
         pthread_cond_init(&s.cv, NULL);
         snprintf(s.out.volume, sizeof(s.out.volume), "%s", p->volume);

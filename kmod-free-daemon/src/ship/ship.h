@@ -44,9 +44,9 @@ struct ship_image {
 /* Where and how to reach the store. NULL/0 fields take the defaults of the S3 client
  * (environment, credential chain); a file:// store ignores the S3 fields. */
 struct ship_store_opts {
-    const char *endpoint;         /* --endpoint / AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL */
-    const char *region;           /* AWS_REGION */
-    const char *access_key;       /* explicit static credentials (CSI snapshotter secrets) */
+    const char *endpoint;   /* --endpoint / AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL */
+    const char *region;     /* AWS_REGION */
+    const char *access_key; /* explicit static credentials (CSI snapshotter secrets) */
     const char *secret_key;
     const char *session_token;
     const char *encrypt_key_file; /* client-side AES-256-GCM; NULL: not encrypted */
