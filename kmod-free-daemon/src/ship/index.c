@@ -31,6 +31,7 @@ void index_free(struct index *ix)
     free(ix->slots);
     free(ix->packs);
     free(ix->pslots);
+    free(ix->dups);
     for (size_t i = 0; i < ix->nindex_keys; i++)
         free(ix->index_keys[i]);
     free(ix->index_keys);
@@ -175,12 +176,34 @@ static int grow(struct index *ix)
     return 0;
 }
 
-static int add_locked(struct index *ix, const struct blob_loc *loc)
+static int add_dup(struct index *ix, const struct blob_loc *loc)
+{
+    if (ix->ndups == ix->dups_cap) {
+        size_t cap = ix->dups_cap ? 2 * ix->dups_cap : 256;
+        struct blob_loc *d = realloc(ix->dups, cap * sizeof(*d));
+        if (!d)
+            return -ENOMEM;
+        ix->dups = d;
+        ix->dups_cap = cap;
+    }
+    ix->dups[ix->ndups] = *loc;
+    ix->dups[ix->ndups++].used = 1;
+    return 1;
+}
+
+/* keep_dup: loc is stored (read from an index or trailer), so another copy of a known id is
+ * recorded; a ship's tentative add (index_add) must not record one, its bytes are dropped. */
+static int add_locked(struct index *ix, const struct blob_loc *loc, bool keep_dup)
 {
     struct blob_loc *b = slot_of(ix, loc->id);
     if (b->used) {
-        if (!(ix->packs[b->pack].flags & PACK_EXCLUDED))
-            return 1;
+        if (!(ix->packs[b->pack].flags & PACK_EXCLUDED)) {
+            if (!keep_dup || b->pack == loc->pack)
+                return 1;
+            return add_dup(ix, loc) < 0 ? -ENOMEM : 1;
+        }
+        if (add_dup(ix, b) < 0) /* the excluded copy stays known (prune counts it) */
+            return -ENOMEM;
         *b = *loc; /* the old copy is not to be relied on: this one replaces it */
         b->used = 1;
         return 0;
@@ -196,7 +219,7 @@ static int add_locked(struct index *ix, const struct blob_loc *loc)
 int index_add(struct index *ix, const struct blob_loc *loc)
 {
     pthread_mutex_lock(&ix->mu);
-    int rc = add_locked(ix, loc);
+    int rc = add_locked(ix, loc, false);
     pthread_mutex_unlock(&ix->mu);
     return rc;
 }
@@ -207,6 +230,8 @@ void index_each(struct index *ix, void (*fn)(const struct blob_loc *b, void *arg
     for (size_t i = 0; i < ix->cap; i++)
         if (ix->slots[i].used)
             fn(&ix->slots[i], arg);
+    for (size_t i = 0; i < ix->ndups; i++)
+        fn(&ix->dups[i], arg);
     pthread_mutex_unlock(&ix->mu);
 }
 
@@ -289,7 +314,7 @@ static int parse_index(struct index *ix, const uint8_t *p, size_t len)
         b.off = get_be32(q + 37);
         b.slen = get_be32(q + 41);
         b.rlen = get_be32(q + 45);
-        if (add_locked(ix, &b) < 0)
+        if (add_locked(ix, &b, true) < 0)
             rc = -1;
     }
     pthread_mutex_unlock(&ix->mu);
@@ -343,7 +368,7 @@ static int recover_one(size_t i, void *arg, int worker, char *err, size_t errlen
                              .slen = ents[k].slen,
                              .rlen = ents[k].rlen};
         memcpy(b.id, ents[k].id, CRYPT_ID_LEN);
-        if (add_locked(l->ix, &b) < 0)
+        if (add_locked(l->ix, &b, true) < 0)
             rc = -ENOMEM;
     }
     l->ix->packs[l->recover[i]].flags |= PACK_RECOVERED;
@@ -428,10 +453,13 @@ int index_write(const struct repo *r, struct index *ix,
     size_t count_at = b.len;
     bytebuf_be32(&b, 0);
     struct wr w = {ix, ord, &b, 0};
-    if (ord && np)
+    if (ord && np) {
         for (size_t i = 0; i < ix->cap; i++)
             if (ix->slots[i].used)
                 put_blob(&ix->slots[i], &w);
+        for (size_t i = 0; i < ix->ndups; i++)
+            put_blob(&ix->dups[i], &w);
+    }
     pthread_mutex_unlock(&ix->mu);
     free(ord);
     if (!ord || b.oom) {

@@ -50,6 +50,8 @@ struct index {
     size_t npacks, packs_cap;
     uint32_t *pslots; /* pack number + 1, by hash of the pack id */
     size_t pcap;
+    struct blob_loc *dups; /* more copies of ids already in slots, in other packs */
+    size_t ndups, dups_cap;
     char **index_keys; /* the index objects loaded */
     size_t nindex_keys;
 };
@@ -81,7 +83,9 @@ int index_write(const struct repo *r, struct index *ix,
                 bool (*want)(const struct pack_rec *p, void *arg), void *arg, char *key_out,
                 int *written, char *err, size_t errlen);
 
-/* Calls fn for every blob (under the lock: fn must not call back into the index). */
+/* Calls fn for every stored copy of every blob, duplicates in other packs included (a ship that
+ * had to store chunks again, or two ships racing, leave them), under the lock: fn must not call
+ * back into the index. Lookups return one copy; prune must see them all. */
 void index_each(struct index *ix, void (*fn)(const struct blob_loc *b, void *arg), void *arg);
 
 #endif

@@ -173,15 +173,32 @@ static void marking_free(struct marking *m)
     memset(m, 0, sizeof(*m));
 }
 
+/* Liveness per pack, over every stored copy of every blob. A live blob in a condemned pack does
+ * not keep that pack when a copy of it is in a pack that is not condemned (a ship that refused
+ * the condemned pack stored it again there), so the condemned copy can go. */
 struct tally {
-    struct idset *live;
+    struct idset *live, covered;
+    const uint8_t *condemned; /* by pack number */
+    const struct pack_rec *packs;
     uint64_t *live_blobs, *dead_bytes;
+    int rc;
 };
+
+static void note_cover(const struct blob_loc *b, void *arg)
+{
+    struct tally *t = arg;
+    if (!t->condemned[b->pack] && (t->packs[b->pack].flags & PACK_LISTED) &&
+        idset_has(t->live, b->id) && idset_add(&t->covered, b->id) < 0)
+        t->rc = -ENOMEM;
+}
 
 static void count_blob(const struct blob_loc *b, void *arg)
 {
     struct tally *t = arg;
-    if (idset_has(t->live, b->id))
+    bool live = idset_has(t->live, b->id);
+    if (live && t->condemned[b->pack] && idset_has(&t->covered, b->id))
+        live = false;
+    if (live)
         t->live_blobs[b->pack]++;
     else
         t->dead_bytes[b->pack] += b->slen;
@@ -247,10 +264,30 @@ static int pass(struct repo *r, const struct prune_params *p, struct prune_resul
     size_t ndoomed = 0;
     if (rc == 0 && (!live_blobs || !dead_bytes || !doomed))
         rc = -ENOMEM;
-    if (rc == 0) {
-        struct tally t = {&m.live, live_blobs, dead_bytes};
-        index_each(&m.ix, count_blob, &t);
+    uint8_t *cpack = calloc(np ? np : 1, 1);
+    if (rc == 0 && !cpack)
+        rc = -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < cd.n; i++) {
+        uint32_t no = index_pack_lookup(&m.ix, cd.ids[i]);
+        if (no != UINT32_MAX && no < np)
+            cpack[no] = 1;
     }
+    if (rc == 0) {
+        struct tally t = {.live = &m.live,
+                          .condemned = cpack,
+                          .packs = m.ix.packs,
+                          .live_blobs = live_blobs,
+                          .dead_bytes = dead_bytes};
+        rc = idset_init(&t.covered);
+        if (rc == 0) {
+            index_each(&m.ix, note_cover, &t);
+            rc = t.rc;
+        }
+        if (rc == 0)
+            index_each(&m.ix, count_blob, &t);
+        idset_free(&t.covered);
+    }
+    free(cpack);
     int64_t now = (int64_t)time(NULL);
     struct condemned next = {0};
     *fresh = 0;
