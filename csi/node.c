@@ -1,6 +1,6 @@
 /* The CSI Node service: stage (attach + format-if-blank + mount), publish (bind mount, or the
  * device node bound onto a file for raw block), unpublish, unstage (unmount + detach),
- * volume stats, node info (zone topology) and capabilities.
+ * volume stats with health (health.h), node info (zone topology) and capabilities.
  *
  * Idempotency: the attachment record (attach.h) and the mount table are the state; each call
  * first checks whether its work is already done. One lock serialises calls that change
@@ -10,6 +10,7 @@
 
 #include "attach.h"
 #include "ctl_client.h"
+#include "health.h"
 #include "mounts.h"
 #include "volumes.h"
 #include "util/log.h"
@@ -325,10 +326,23 @@ static Csi__V1__VolumeUsage *usage(struct arena *a, Csi__V1__VolumeUsage__Unit u
     return u;
 }
 
+/* The volume's health from its replicas (health.h). The volume is served by this node's
+ * tandemd, except with remote access: then the condition says only what the local one knows. */
+static Csi__V1__VolumeCondition *condition(struct rpc_call *c, const struct csi_plugin *p,
+                                           const char *volume)
+{
+    char msg[512];
+    Csi__V1__VolumeCondition *vc = arena_new(&c->arena, Csi__V1__VolumeCondition);
+    csi__v1__volume_condition__init(vc);
+    vc->abnormal = health_of(p->tandem_control, volume, msg, sizeof(msg));
+    vc->message = arena_strdup(&c->arena, msg);
+    return vc;
+}
+
 static ProtobufCMessage *node_stats(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
 {
     const Csi__V1__NodeGetVolumeStatsRequest *req = (const Csi__V1__NodeGetVolumeStatsRequest *)msg;
-    (void)ctx;
+    struct csi_plugin *p = *(struct csi_plugin **)ctx;
     if (!req->volume_id[0])
         return rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT,
                          "NodeGetVolumeStats: volume_id is required");
@@ -355,6 +369,7 @@ static ProtobufCMessage *node_stats(struct rpc_call *c, const ProtobufCMessage *
         close(fd);
         r->usage[r->n_usage++] =
             usage(&c->arena, CSI__V1__VOLUME_USAGE__UNIT__BYTES, (long long)bytes, 0, 0);
+        r->volume_condition = condition(c, p, req->volume_id);
         return &r->base;
     }
     if (!mount_is_mountpoint(req->volume_path))
@@ -370,6 +385,7 @@ static ProtobufCMessage *node_stats(struct rpc_call *c, const ProtobufCMessage *
     r->usage[r->n_usage++] =
         usage(&c->arena, CSI__V1__VOLUME_USAGE__UNIT__INODES, (long long)vs.f_files,
               (long long)vs.f_favail, (long long)(vs.f_files - vs.f_ffree));
+    r->volume_condition = condition(c, p, req->volume_id);
     return &r->base;
 }
 
@@ -405,6 +421,7 @@ static ProtobufCMessage *node_caps(struct rpc_call *c, const ProtobufCMessage *m
         CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__STAGE_UNSTAGE_VOLUME,
         CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__GET_VOLUME_STATS,
         CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__SINGLE_NODE_MULTI_WRITER,
+        CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__VOLUME_CONDITION,
     };
     size_t n = sizeof(types) / sizeof(types[0]);
     struct arena *a = &c->arena;

@@ -24,7 +24,7 @@ if sys.argv[1] == "ready":
     eq(nbds, ni.max_volumes_per_node, "max volumes = the kernel's nbd devices (0: none)")
     ncaps = sorted(pb.NodeServiceCapability.RPC.Type.Name(c.rpc.type)
                    for c in node.call("Node", "NodeGetCapabilities").capabilities)
-    eq(["GET_VOLUME_STATS", "SINGLE_NODE_MULTI_WRITER", "STAGE_UNSTAGE_VOLUME"],
+    eq(["GET_VOLUME_STATS", "SINGLE_NODE_MULTI_WRITER", "STAGE_UNSTAGE_VOLUME", "VOLUME_CONDITION"],
        ncaps, "node capabilities")
     # each mode serves only its own service
     ctl.expect("UNIMPLEMENTED", "Node", "NodeGetInfo")
