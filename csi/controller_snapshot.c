@@ -476,7 +476,8 @@ static void nbd_uri_of(const char *addr, const char *vol, char *out, size_t len)
 static int restore_into(struct rpc_call *c, struct csi_plugin *pl, const struct snap_id *id,
                         const Csi__V1__CreateVolumeRequest *req, struct vol_info *v)
 {
-    struct vol_replica *dst = snap_node(v);
+    /* a volume just created: its first replica is the primary (create_new_volume) */
+    struct vol_replica *dst = v->n_rep ? &v->rep[0] : NULL;
     if (!dst || !dst->view || !dst->view->nbd[0]) {
         rpc_error(c, GRPC_STATUS_UNAVAILABLE, "no reachable primary for the restored volume %s",
                   v->name);
