@@ -19,6 +19,8 @@ cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wa
 trap 'cleanup; rm -rf "$SHM"' EXIT
 BASE=$((23000 + RANDOM % 5000))
 SIZE=${BENCH_REPL_SIZE_MIB:-512}
+# resync throughput is measured unthrottled (tandemd's default cap is 100 MB/s)
+RESYNC_RATE=${BENCH_RESYNC_RATE:-0}
 
 # The secondaries keep their data on tmpfs: in production each zone has its own disk, and here
 # all three would otherwise share one, so every replica would halve the disk's bandwidth and
@@ -26,10 +28,24 @@ SIZE=${BENCH_REPL_SIZE_MIB:-512}
 SHM=/dev/shm/tandem-bench-repl
 rm -rf "$SHM"
 mkdir -p "$SHM"
-datadir() { if [ "$1" = 1 ]; then echo "$D/n1"; else echo "$SHM/n$1"; fi; }
+# BENCH_REPL_PRIMARY=tmpfs puts the primary on tmpfs too: no disk in the picture, so the
+# table shows what replication itself costs in CPU (this VM's shared disk moves +-30%).
+PRIMARY=${BENCH_REPL_PRIMARY:-disk}
+datadir() { if [ "$1" = 1 ] && [ "$PRIMARY" != tmpfs ]; then echo "$D/n1"; else echo "$SHM/n$1"; fi; }
+# CPU time (user+system, clock ticks) of every tandemd so far
+cpu_ticks() {
+    local t=0 p n
+    for n in 1 2 3; do
+        eval "p=\${N${n}_PID:-}"
+        [ -n "$p" ] && [ -r "/proc/$p/stat" ] || continue
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo $t
+}
 node() { # node N
     taskset -c "$SERVER_CPU" "$B/tandemd" --data-dir "$(datadir "$1")" --node "n$1" --zone "z$1" \
-        --listen "127.0.0.1:$((BASE + $1))" --peer-timeout 5 >>"$D/n$1.log" 2>&1 &
+        --listen "127.0.0.1:$((BASE + $1))" --peer-timeout 5 --resync-rate "$RESYNC_RATE" \
+        >>"$D/n$1.log" 2>&1 &
     PIDS+=($!)
     eval "N$1_PID=$!"
     until "$B/tandemctl" --control "$(datadir "$1")/control.sock" node status >/dev/null 2>&1; do sleep 0.05; done
@@ -41,7 +57,7 @@ proxy() { # proxy N: delaying proxy in front of node N's listener; prints its ad
     until "$PROXY" ctl "$D/p$1.ctl" addr >/dev/null 2>&1; do sleep 0.05; done
     "$PROXY" ctl "$D/p$1.ctl" addr | sed 's/^ok //'
 }
-ctl1() { "$B/tandemctl" --control "$D/n1/control.sock" "$@"; }
+ctl1() { "$B/tandemctl" --control "$(datadir 1)/control.sock" "$@"; }
 in_sync() {
     ctl1 volume status "$1" --json | /usr/bin/python3 -c 'import json,sys
 v=json.load(sys.stdin); sys.exit(0 if all(r["connection"] in ("local","Connected") and r.get("out_of_sync_bytes",0)==0 for r in v["replicas"]) else 1)'
@@ -55,16 +71,21 @@ WORKLOADS=(
 run_set() { # run_set LABEL VOLUME
     local i=0
     for w in "${WORKLOADS[@]}"; do
+        local c0
+        c0=$(cpu_ticks)
         # shellcheck disable=SC2086
-        fio_json "$D/$1.$i.json" --name=b --ioengine=nbd --uri="nbd+unix:///$2?socket=$D/n1/nbd.sock" \
+        fio_json "$D/$1.$i.json" --name=b --ioengine=nbd --uri="nbd+unix:///$2?socket=$(datadir 1)/nbd.sock" \
             --size="${SIZE}M" ${w#*|}
+        echo $(($(cpu_ticks) - c0)) >"$D/$1.$i.cpu"
         i=$((i + 1))
     done
 }
 
 A2=127.0.0.1:$((BASE + 2)) A3=127.0.0.1:$((BASE + 3)) A1=127.0.0.1:$((BASE + 1))
 echo "# replication benchmark: ${SIZE} MiB volumes, ${BENCH_RUNTIME}s per run, tandemd x3 on CPU $SERVER_CPU, fio on CPU $CLIENT_CPU"
-echo "# primary on $(df -T "$D" | awk 'NR==2{print $2}'), secondaries on tmpfs (their own \"disks\"); ratios against 1 replica"
+echo "# primary on $(df -T "$(dirname "$(datadir 1)")" | awk 'NR==2{print $2}'), secondaries on tmpfs (their own \"disks\"); ratios against 1 replica"
+echo "# cpu: tandemd CPU time (all nodes, user+system) per write, in us, from /proc"
+
 stop_nodes() {
     for n in 1 2 3; do eval "kill -TERM \$N${n}_PID"; done
     wait 2>/dev/null || true
@@ -92,7 +113,7 @@ for n in 1 2 3; do node $n; done
 printf '\n%-18s | %-26s | %-26s | %-26s | %-26s | %-26s\n' workload "1 replica" "2 replicas" "3 replicas" \
     "2 replicas, 1 ms RTT" "3 replicas, 1 ms RTT"
 printf '%-18s |' ""
-for _ in 1 2 3 4 5; do printf ' %-26s |' "IOPS  MB/s  p50us p99us"; done
+for _ in 1 2 3 4 5; do printf ' %-32s |' "IOPS  MB/s  p50us p99us cpu"; done
 echo
 i=0
 for w in "${WORKLOADS[@]}"; do
@@ -100,7 +121,9 @@ for w in "${WORKLOADS[@]}"; do
     read -r bi _ _ _ <<<"$(fio_summary "$D/one.$i.json")"
     for v in one two three two-x three-x; do
         read -r a m p5 p9 <<<"$(fio_summary "$D/$v.$i.json")"
-        printf ' %6s %6s %5s %5s %4s|' "$a" "$m" "$p5" "$p9" \
+        # cpu per write: ticks (1/100 s) over the writes of the run (ramp included: approximate)
+        cpu=$(/usr/bin/python3 -c "print('%.0f' % ($(cat "$D/$v.$i.cpu") * 1e4 / max(1, $a * ($BENCH_RUNTIME + 1))))")
+        printf ' %6s %6s %5s %5s %5s %4s|' "$a" "$m" "$p5" "$p9" "$cpu" \
             "$(/usr/bin/python3 -c "print('%.2fx' % ($a / $bi if $bi else 0))")"
     done
     echo
@@ -111,7 +134,7 @@ done
 ctl1 volume create rs --size 1280M --replica n1@$A1 --replica n2@$A2 --replica n3@$A3 >/dev/null
 kill -9 "$N3_PID"
 until ctl1 volume status rs --json | grep -q '"Disconnected"'; do sleep 0.1; done
-taskset -c "$CLIENT_CPU" fio --name=d --ioengine=nbd --uri="nbd+unix:///rs?socket=$D/n1/nbd.sock" \
+taskset -c "$CLIENT_CPU" fio --name=d --ioengine=nbd --uri="nbd+unix:///rs?socket=$(datadir 1)/nbd.sock" \
     --rw=write --bs=1M --iodepth=8 --size=1G --output="$D/rs-fill.txt" >/dev/null
 dirty=$(ctl1 volume status rs --json | /usr/bin/python3 -c 'import json,sys; print([r for r in json.load(sys.stdin)["replicas"] if r["node"]=="n3"][0]["out_of_sync_bytes"])')
 t0=$(date +%s.%N)

@@ -28,6 +28,8 @@
 
 #define TICK_MS         100
 #define TLS_STAGE_BYTES (256u * 1024)
+#define RX_BUF_BYTES    (64u * 1024)
+#define RX_DIRECT_MIN   (16u * 1024) /* a payload remainder this big is read in place */
 
 uint64_t repl_now_ms(void)
 {
@@ -49,6 +51,21 @@ void repl_release_pool(struct repl_node *n, void *payload, uint32_t len)
 }
 
 static void peer_events(struct loop *l, struct loop_watch *w, uint32_t events);
+
+/* Control frames carry JSON, parsed in place: their buffer has room for a terminating NUL.
+ * Data frames get exactly their payload size, so that the buffer goes back to the pool class
+ * it came from (a 4 KiB write must not take an 8 KiB buffer and return it as a 4 KiB one:
+ * the pool would miss every time and each frame would fault in fresh pages). */
+static bool frame_is_json(uint8_t type)
+{
+    return type == FRAME_HELLO || type == FRAME_CREATE || type == FRAME_ATTACH ||
+           type == FRAME_ATTACH_REFUSE || type == FRAME_ROLE || type == FRAME_RS_DONE;
+}
+
+static size_t rx_alloc_len(const struct frame *f)
+{
+    return f->payload_len + (frame_is_json(f->type) ? 1 : 0);
+}
 
 struct peer *peer_get(struct repl_node *n, const char *name, const char *addr)
 {
@@ -318,10 +335,11 @@ static void peer_drop_as(struct peer *p, const char *why, bool refused)
     p->tx_tail = NULL;
     p->tx_sent = 0;
     if (p->rx_payload) {
-        bufpool_put(n->pool, p->rx_payload, p->rx.payload_len);
+        bufpool_put(n->pool, p->rx_payload, rx_alloc_len(&p->rx));
         p->rx_payload = NULL;
     }
     p->rx_hdr_got = 0;
+    p->rx_off = p->rx_len = 0;
     for (struct peer **pp = &n->dirty; *pp; pp = &(*pp)->dirty_next)
         if (*pp == p) {
             *pp = p->dirty_next;
@@ -334,6 +352,8 @@ static void peer_drop_as(struct peer *p, const char *why, bool refused)
     peer_fail_acks(p);
     p->next_connect_ms = repl_now_ms() + 500;
 }
+
+static void rx_resume(void *arg);
 
 static void send_hello(struct peer *p)
 {
@@ -394,6 +414,15 @@ static void on_hello(struct peer *p, struct json_object *o)
             loop_add(n->loop, &real->w, real->fd, EPOLLIN, peer_events, real);
             real->state = PEER_HELLO;
             real->rx_hdr_got = 0;
+            /* frames that arrived behind the HELLO are the named peer's now */
+            uint8_t *buf = real->rxbuf;
+            real->rxbuf = p->rxbuf;
+            real->rx_off = p->rx_off;
+            real->rx_len = p->rx_len;
+            p->rxbuf = buf;
+            p->rx_off = p->rx_len = 0;
+            if (real->rx_off < real->rx_len)
+                loop_defer(n->loop, rx_resume, real);
             p->fd = -1; /* the placeholder is discarded by the caller */
             p->state = PEER_DOWN;
             send_hello(real);
@@ -428,11 +457,10 @@ static void dispatch(struct peer *p)
     void *payload = p->rx_payload;
     p->rx_payload = NULL;
     p->last_rx_ms = repl_now_ms();
-    if (f->type == FRAME_HELLO || f->type == FRAME_CREATE || f->type == FRAME_ATTACH ||
-        f->type == FRAME_ATTACH_REFUSE || f->type == FRAME_ROLE || f->type == FRAME_RS_DONE) {
+    if (frame_is_json(f->type)) {
         struct json_object *o = json_tokener_parse(payload ? (char *)payload : "{}");
         if (payload) {
-            bufpool_put(n->pool, payload, f->payload_len);
+            bufpool_put(n->pool, payload, rx_alloc_len(f));
             payload = NULL;
         }
         if (!o) {
@@ -504,20 +532,103 @@ static void dispatch(struct peer *p)
         bufpool_put(n->pool, payload, f->payload_len);
 }
 
+/* A header is complete in rx_hdr: check it and get the payload buffer ready. False if the
+ * peer was dropped. */
+static bool rx_header_done(struct peer *p)
+{
+    enum frame_status st = frame_decode_header(p->rx_hdr, &p->rx);
+    if (st != FRAME_OK) {
+        char why[96];
+        snprintf(why, sizeof(why), "refusing frame: %s", frame_status_str(st));
+        peer_drop(p, why);
+        return false;
+    }
+    p->rx_payload_got = 0;
+    if (p->rx.payload_len) {
+        p->rx_payload = bufpool_get(p->node->pool, rx_alloc_len(&p->rx));
+        if (!p->rx_payload) {
+            peer_drop(p, "out of memory for a frame payload");
+            return false;
+        }
+        return true;
+    }
+    p->rx_hdr_got = 0;
+    dispatch(p);
+    return p->fd >= 0;
+}
+
+/* The payload is complete: check its CRC and hand the frame on. False if the peer was dropped
+ * (or, an inbound placeholder, gave its connection to the named peer). */
+static bool rx_payload_done(struct peer *p)
+{
+    if (frame_check_payload(&p->rx, p->rx_payload) != FRAME_OK) {
+        char why[128];
+        snprintf(why, sizeof(why), "refusing %s frame seq %llu: payload checksum mismatch",
+                 frame_type_name(p->rx.type), (unsigned long long)p->rx.seq);
+        peer_drop(p, why);
+        return false;
+    }
+    if (frame_is_json(p->rx.type))
+        ((char *)p->rx_payload)[p->rx.payload_len] = '\0';
+    p->rx_hdr_got = 0;
+    dispatch(p);
+    return p->fd >= 0;
+}
+
+/* Parses the frames in the receive buffer. False if the peer is gone. */
+static bool rx_process(struct peer *p)
+{
+    while (p->rx_off < p->rx_len) {
+        size_t avail = p->rx_len - p->rx_off;
+        const uint8_t *src = p->rxbuf + p->rx_off;
+        if (p->rx_hdr_got < FRAME_HEADER_BYTES) {
+            size_t take = FRAME_HEADER_BYTES - p->rx_hdr_got;
+            take = take < avail ? take : avail;
+            memcpy(p->rx_hdr + p->rx_hdr_got, src, take);
+            p->rx_hdr_got += (uint32_t)take;
+            p->rx_off += take;
+            if (p->rx_hdr_got == FRAME_HEADER_BYTES && !rx_header_done(p))
+                return false;
+        } else {
+            size_t take = p->rx.payload_len - p->rx_payload_got;
+            take = take < avail ? take : avail;
+            memcpy((char *)p->rx_payload + p->rx_payload_got, src, take);
+            p->rx_payload_got += (uint32_t)take;
+            p->rx_off += take;
+            if (p->rx_payload_got == p->rx.payload_len && !rx_payload_done(p))
+                return false;
+        }
+    }
+    p->rx_off = p->rx_len = 0;
+    return true;
+}
+
+/* Bytes a placeholder had already received when its HELLO moved the connection here. */
+static void rx_resume(void *arg)
+{
+    struct peer *p = arg;
+    if (p->fd >= 0)
+        rx_process(p);
+}
+
+/* Receive: one read fills a 64 KiB buffer with as many frames as have arrived (a burst of
+ * acks or small writes costs one syscall, not two per frame); the rest of a large payload is
+ * read straight into its own buffer. */
 static void on_readable(struct peer *p)
 {
-    struct repl_node *n = p->node;
+    if (!p->rxbuf && !(p->rxbuf = malloc(RX_BUF_BYTES))) {
+        peer_drop(p, "out of memory for a receive buffer");
+        return;
+    }
     /* Past 64 reads, yield to other sockets, unless TLS holds decrypted bytes that epoll
      * cannot see (at most the rest of one record). */
     for (int rounds = 0; p->fd >= 0 && (rounds < 64 || (p->ssl && tls_has_pending(p->ssl)));
          rounds++) {
-        ssize_t r;
-        if (p->rx_hdr_got < FRAME_HEADER_BYTES) {
-            r = peer_read(p, p->rx_hdr + p->rx_hdr_got, FRAME_HEADER_BYTES - p->rx_hdr_got);
-        } else {
-            r = peer_read(p, (char *)p->rx_payload + p->rx_payload_got,
-                          p->rx.payload_len - p->rx_payload_got);
-        }
+        bool direct = p->rx_hdr_got == FRAME_HEADER_BYTES &&
+                      p->rx.payload_len - p->rx_payload_got >= RX_DIRECT_MIN;
+        ssize_t r = direct ? peer_read(p, (char *)p->rx_payload + p->rx_payload_got,
+                                       p->rx.payload_len - p->rx_payload_got)
+                           : peer_read(p, p->rxbuf, RX_BUF_BYTES);
         if (r == 0) {
             peer_drop(p, "connection closed by peer");
             return;
@@ -530,41 +641,16 @@ static void on_readable(struct peer *p)
             peer_drop(p, why);
             return;
         }
-        if (p->rx_hdr_got < FRAME_HEADER_BYTES) {
-            p->rx_hdr_got += (uint32_t)r;
-            if (p->rx_hdr_got < FRAME_HEADER_BYTES)
-                continue;
-            enum frame_status st = frame_decode_header(p->rx_hdr, &p->rx);
-            if (st != FRAME_OK) {
-                char why[96];
-                snprintf(why, sizeof(why), "refusing frame: %s", frame_status_str(st));
-                peer_drop(p, why);
-                return;
-            }
-            p->rx_payload_got = 0;
-            if (p->rx.payload_len) {
-                p->rx_payload = bufpool_get(n->pool, p->rx.payload_len + 1);
-                if (!p->rx_payload) {
-                    peer_drop(p, "out of memory for a frame payload");
-                    return;
-                }
-                continue;
-            }
-        } else {
+        if (direct) {
             p->rx_payload_got += (uint32_t)r;
-            if (p->rx_payload_got < p->rx.payload_len)
-                continue;
-            if (frame_check_payload(&p->rx, p->rx_payload) != FRAME_OK) {
-                char why[128];
-                snprintf(why, sizeof(why), "refusing %s frame seq %llu: payload checksum mismatch",
-                         frame_type_name(p->rx.type), (unsigned long long)p->rx.seq);
-                peer_drop(p, why);
+            if (p->rx_payload_got == p->rx.payload_len && !rx_payload_done(p))
                 return;
-            }
-            ((char *)p->rx_payload)[p->rx.payload_len] = '\0'; /* JSON payloads */
+            continue;
         }
-        p->rx_hdr_got = 0;
-        dispatch(p);
+        p->rx_off = 0;
+        p->rx_len = (size_t)r;
+        if (!rx_process(p))
+            return;
     }
 }
 
@@ -577,6 +663,7 @@ static void discard_placeholder(void *arg)
             break;
         }
     free(p->tls_stage);
+    free(p->rxbuf);
     free(p);
 }
 
@@ -894,6 +981,7 @@ void repl_node_destroy(struct repl_node *n)
         if (p->fd >= 0)
             peer_close_fd(p);
         free(p->tls_stage);
+        free(p->rxbuf);
         free(p);
     }
     /* Writes a peer sent us, and resync reads, still on the disk: let them land (their acks
@@ -922,6 +1010,7 @@ void repl_node_destroy(struct repl_node *n)
             tx_free(n, t);
         }
         free(p->tls_stage);
+        free(p->rxbuf);
         free(p);
     }
     while (n->free_tx) {

@@ -63,6 +63,8 @@ struct peer {
     struct frame rx;
     void *rx_payload;
     uint32_t rx_payload_got;
+    uint8_t *rxbuf; /* received, not yet parsed: [rx_off, rx_len) */
+    size_t rx_off, rx_len;
     /* send */
     struct tx_item *tx_head, *tx_tail;
     size_t tx_sent; /* bytes of tx_head already sent */
