@@ -464,6 +464,65 @@ static void restore_bin(char *out, size_t len)
     snprintf(out, len, "tandem-restore");
 }
 
+/* How tandem-restore reaches the store: the StorageClass's snapshotEndpoint/snapshotRegion and
+ * the provisioner secret's keys (as the environment the S3 credential chain reads first). */
+struct store_access {
+    char bin[PATH_MAX];
+    const char *endpoint, *region;
+    char ak[512], sk[512], st[2048];
+    const char *env[4];
+};
+
+static void store_access_init(struct store_access *sa, const Csi__V1__CreateVolumeRequest *req)
+{
+    memset(sa, 0, sizeof(*sa));
+    restore_bin(sa->bin, sizeof(sa->bin));
+    sa->endpoint = pb_map_get(req->parameters, req->n_parameters, "snapshotEndpoint");
+    sa->region = pb_map_get(req->parameters, req->n_parameters, "snapshotRegion");
+    const char *ak = pb_map_get(req->secrets, req->n_secrets, "access-key");
+    const char *sk = pb_map_get(req->secrets, req->n_secrets, "secret-key");
+    const char *st = pb_map_get(req->secrets, req->n_secrets, "session-token");
+    int e = 0;
+    if (ak && sk) {
+        snprintf(sa->ak, sizeof(sa->ak), "AWS_ACCESS_KEY_ID=%s", ak);
+        snprintf(sa->sk, sizeof(sa->sk), "AWS_SECRET_ACCESS_KEY=%s", sk);
+        sa->env[e++] = sa->ak;
+        sa->env[e++] = sa->sk;
+        if (st) {
+            snprintf(sa->st, sizeof(sa->st), "AWS_SESSION_TOKEN=%s", st);
+            sa->env[e++] = sa->st;
+        }
+    }
+}
+
+static void store_access_wipe(struct store_access *sa)
+{
+    memset(sa->ak, 0, sizeof(sa->ak));
+    memset(sa->sk, 0, sizeof(sa->sk));
+    memset(sa->st, 0, sizeof(sa->st));
+}
+
+/* Runs tandem-restore with argv (after the binary), plus --endpoint/--region when set. */
+static int run_restore_tool(struct store_access *sa, const char *const *args, int timeout_ms,
+                            char *out, size_t outlen)
+{
+    const char *argv[24];
+    int k = 0;
+    argv[k++] = sa->bin;
+    for (int i = 0; args[i] && k < 18; i++)
+        argv[k++] = args[i];
+    if (sa->endpoint && sa->endpoint[0]) {
+        argv[k++] = "--endpoint";
+        argv[k++] = sa->endpoint;
+    }
+    if (sa->region && sa->region[0]) {
+        argv[k++] = "--region";
+        argv[k++] = sa->region;
+    }
+    argv[k] = NULL;
+    return proc_run_env(argv, sa->env, timeout_ms, out, outlen);
+}
+
 static void nbd_uri_of(const char *addr, const char *vol, char *out, size_t len)
 {
     if (addr[0] == '/')
@@ -483,45 +542,16 @@ static int restore_into(struct rpc_call *c, struct csi_plugin *pl, const struct 
                   v->name);
         return -1;
     }
-    char img[PATH_MAX], bin[PATH_MAX], uri[PATH_MAX + 128], out[2048];
+    char img[PATH_MAX], uri[PATH_MAX + 128], out[2048];
     snprintf(img, sizeof(img), "%s/restore-%s.img", pl->state_dir, v->name);
     unlink(img);
-    restore_bin(bin, sizeof(bin));
-    const char *endpoint = pb_map_get(req->parameters, req->n_parameters, "snapshotEndpoint");
-    const char *region = pb_map_get(req->parameters, req->n_parameters, "snapshotRegion");
-    const char *argv[16] = {bin,          "restore", "--from", id->url, "--volume",     id->volume,
-                            "--snapshot", id->snap,  "--to",   img,     "--no-progress"};
-    int k = 11;
-    if (endpoint && endpoint[0]) {
-        argv[k++] = "--endpoint";
-        argv[k++] = endpoint;
-    }
-    if (region && region[0]) {
-        argv[k++] = "--region";
-        argv[k++] = region;
-    }
-    argv[k] = NULL;
-    /* credentials from the provisioner secret, as environment the S3 chain reads first */
-    char ak[512] = "", sk[512] = "", st[2048] = "";
-    const char *env[4] = {NULL};
-    int e = 0;
-    const char *v_ak = pb_map_get(req->secrets, req->n_secrets, "access-key");
-    const char *v_sk = pb_map_get(req->secrets, req->n_secrets, "secret-key");
-    const char *v_st = pb_map_get(req->secrets, req->n_secrets, "session-token");
-    if (v_ak && v_sk) {
-        snprintf(ak, sizeof(ak), "AWS_ACCESS_KEY_ID=%s", v_ak);
-        snprintf(sk, sizeof(sk), "AWS_SECRET_ACCESS_KEY=%s", v_sk);
-        env[e++] = ak;
-        env[e++] = sk;
-        if (v_st) {
-            snprintf(st, sizeof(st), "AWS_SESSION_TOKEN=%s", v_st);
-            env[e++] = st;
-        }
-    }
-    int rc = proc_run_env(argv, env, 3600 * 1000, out, sizeof(out));
-    memset(ak, 0, sizeof(ak));
-    memset(sk, 0, sizeof(sk));
-    memset(st, 0, sizeof(st));
+    struct store_access sa;
+    store_access_init(&sa, req);
+    const char *const args[] = {"restore",  "--from",        id->url,  "--volume",
+                                id->volume, "--snapshot",    id->snap, "--to",
+                                img,        "--no-progress", NULL};
+    int rc = run_restore_tool(&sa, args, 3600 * 1000, out, sizeof(out));
+    store_access_wipe(&sa);
     if (rc != 0) {
         unlink(img);
         rpc_error(c, rc == 127 ? GRPC_STATUS_FAILED_PRECONDITION : GRPC_STATUS_INTERNAL,
@@ -562,11 +592,17 @@ int create_from_snapshot(struct rpc_call *c, struct csi_plugin *pl, struct node_
         return -1;
     }
     /* the image's size from the store: the new volume must hold it */
-    char bin[PATH_MAX], outb[8192];
-    restore_bin(bin, sizeof(bin));
-    const char *const ls[] = {bin, "list", "--from", id.url, "--volume", id.volume, "--json", NULL};
-    if (proc_run(ls, 120000, outb, sizeof(outb)) != 0) {
-        rpc_error(c, GRPC_STATUS_NOT_FOUND, "cannot list %s in %s: %s", id.volume, id.url, outb);
+    char outb[8192];
+    struct store_access sa;
+    store_access_init(&sa, req);
+    const char *const ls[] = {"list", "--from", id.url, "--volume", id.volume, "--json", NULL};
+    int lrc = run_restore_tool(&sa, ls, 120000, outb, sizeof(outb));
+    store_access_wipe(&sa);
+    if (lrc != 0) {
+        /* the store cannot be read (credentials, endpoint, no such store): not a missing
+         * snapshot, and not worth retrying blindly */
+        rpc_error(c, GRPC_STATUS_FAILED_PRECONDITION, "cannot list %s in %s: %s", id.volume, id.url,
+                  outb);
         return -1;
     }
     long long snap_size = -1;
