@@ -43,11 +43,16 @@ static struct vol_replica *replica_on(struct vol_info *v, const char *node)
 /* Runs volume.promote / volume.demote on the replica's node; false with the call's status set
  * on failure. A promote right after the old primary's demote can be refused while the target
  * has not yet heard of the demote over the replication link: retried for a bounded time. */
-static bool role_op(struct rpc_call *c, struct vol_replica *r, const char *op, const char *name)
+static bool role_op_ex(struct rpc_call *c, struct vol_replica *r, const char *op, const char *name,
+                       bool force)
 {
     for (int attempt = 0;; attempt++) {
         char err[512];
-        struct json_object *res = vol_op(r->view->node, op, name, NULL, err, sizeof(err));
+        struct json_object *x = json_object_new_object();
+        if (force)
+            json_object_object_add(x, "force", json_object_new_boolean(true));
+        struct json_object *res = vol_op(r->view->node, op, name, x, err, sizeof(err));
+        json_object_put(x);
         if (ctl_ok(res)) {
             json_object_put(res);
             return true;
@@ -65,6 +70,44 @@ static bool role_op(struct rpc_call *c, struct vol_replica *r, const char *op, c
         json_object_put(res);
         nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
     }
+}
+
+static bool role_op(struct rpc_call *c, struct vol_replica *r, const char *op, const char *name)
+{
+    return role_op_ex(c, r, op, name, false);
+}
+
+/* The node the daemon's refusal "... the primary NODE is unreachable ..." names, or "". */
+static void unreachable_primary(const char *msg, char *node, size_t len)
+{
+    const char *p = strstr(msg, "the primary ");
+    const char *e = p ? strstr(p, " is unreachable") : NULL;
+    node[0] = '\0';
+    if (p && e && e > p + 12)
+        snprintf(node, len, "%.*s", (int)(e - p - 12), p + 12);
+}
+
+/* Promotes mine. When the old primary is dead - unreachable from the target's replication
+ * links and from this controller alike, as after the loss of its zone - the daemon asks for
+ * --force: given, because the daemon still requires a majority of the replicas connected to
+ * the target, and the old primary, cut off from that majority, can no longer write. An old
+ * primary that either of them still reaches is never forced out. */
+static bool promote(struct rpc_call *c, struct vol_info *v, struct vol_replica *mine)
+{
+    if (role_op(c, mine, "volume.promote", v->name))
+        return true;
+    char old[NODE_ID_MAX];
+    unreachable_primary(c->message, old, sizeof(old));
+    if (!old[0])
+        return false;
+    for (unsigned i = 0; i < v->n_rep; i++)
+        if (strcmp(v->rep[i].node, old) == 0 && v->rep[i].present)
+            return false; /* we reach it: not dead, only cut off from the target */
+    rpc_note(c, "old primary %s unreachable from %s and from the controller: forced", old,
+             mine->node);
+    c->code = GRPC_STATUS_OK;
+    c->message[0] = '\0';
+    return role_op_ex(c, mine, "volume.promote", v->name, true);
 }
 
 /* Demotes r unless NBD clients are attached there (then FAILED_PRECONDITION, with what to do
@@ -145,7 +188,7 @@ ProtobufCMessage *controller_publish(struct rpc_call *c, const ProtobufCMessage 
         if (!demote_idle(c, v.name, r, "unpublish it there first"))
             return NULL;
     }
-    if (!role_op(c, mine, "volume.promote", v.name))
+    if (!promote(c, &v, mine))
         return NULL;
     rpc_note(c, "promoted %s", mine->node);
     return publish_response(c, mine->node, mine->view->nbd);
