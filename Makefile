@@ -54,6 +54,12 @@ $(BUILD)/%: $(BUILD)/obj/$(SRC)/%.o $(REL_LIB)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
 
+# Release builds of test tools, for benchmarks (bench/ship.sh drives ship_file).
+$(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(REL_LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
+
 # ---- sanitizer build (tests) ----
 $(ASAN_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
