@@ -433,7 +433,7 @@ static void put_blob(const struct blob_loc *bl, void *arg)
 
 int index_write(const struct repo *r, struct index *ix,
                 bool (*want)(const struct pack_rec *p, void *arg), void *arg, char *key_out,
-                int *written, char *err, size_t errlen)
+                size_t *written, char *err, size_t errlen)
 {
     *written = 0;
     struct bytebuf b = {0};
@@ -488,6 +488,6 @@ int index_write(const struct repo *r, struct index *ix,
     int rc = backend_put(r->be, key_out, sealed, slen, err, errlen);
     free(sealed);
     if (rc == 0)
-        *written = 1;
+        *written = slen;
     return rc;
 }

@@ -77,11 +77,11 @@ int index_add(struct index *ix, const struct blob_loc *loc);
 int index_load(const struct repo *r, struct index *ix, bool recover, int threads, char *err,
                size_t errlen);
 
-/* Writes one index object with every blob of the packs want() selects; *written 0 when there
- * was nothing to write. The key written goes to key_out (cap >= 64). */
+/* Writes one index object with every blob of the packs want() selects; *written is its size,
+ * 0 when there was nothing to write. The key written goes to key_out (cap >= 64). */
 int index_write(const struct repo *r, struct index *ix,
                 bool (*want)(const struct pack_rec *p, void *arg), void *arg, char *key_out,
-                int *written, char *err, size_t errlen);
+                size_t *written, char *err, size_t errlen);
 
 /* Calls fn for every stored copy of every blob, duplicates in other packs included (a ship that
  * had to store chunks again, or two ships racing, leave them), under the lock: fn must not call

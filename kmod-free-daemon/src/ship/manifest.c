@@ -30,7 +30,7 @@ static void add_u64(struct json_object *j, const char *k, uint64_t v)
 }
 
 int manifest_put(const struct repo *r, const struct manifest *m, const struct manifest *base,
-                 char *err, size_t errlen)
+                 size_t *written, char *err, size_t errlen)
 {
     struct json_object *j = json_object_new_object();
     json_object_object_add(j, "format", json_object_new_string("tandem-snapshot-manifest"));
@@ -80,8 +80,10 @@ int manifest_put(const struct repo *r, const struct manifest *m, const struct ma
         uint8_t *sealed = repo_seal_named(r, key, text, strlen(text), true, &slen);
         rc = sealed ? backend_put(r->be, key, sealed, slen, err, errlen) : -ENOMEM;
         free(sealed);
+        *written = slen;
     } else {
         rc = backend_put(r->be, key, text, strlen(text), err, errlen);
+        *written = strlen(text);
     }
     json_object_put(j);
     return rc;

@@ -33,8 +33,9 @@ struct snap_ref {
 void manifest_key(const char *volume, const char *snapshot, char *out, size_t cap);
 void manifest_free(struct manifest *m);
 
+/* Writes m (changed_segments against base, which may be NULL); *written: bytes stored. */
 int manifest_put(const struct repo *r, const struct manifest *m, const struct manifest *base,
-                 char *err, size_t errlen);
+                 size_t *written, char *err, size_t errlen);
 int manifest_load(const struct repo *r, const char *volume, const char *snapshot,
                   struct manifest *m, char *err, size_t errlen);
 /* Every manifest key of volume (NULL: of every volume). *refs malloc()ed. */

@@ -342,7 +342,7 @@ static int pass(struct repo *r, const struct prune_params *p, struct prune_resul
     /* One index for every surviving pack replaces the ones read. */
     if (rc == 0 && (ndoomed || m.ix.nindex_keys > 1)) {
         char key[64];
-        int written = 0;
+        size_t written = 0;
         rc = index_write(r, &m.ix, survives, NULL, key, &written, err, errlen);
         if (rc == 0)
             rc = backend_delete(r->be, (const char *const *)m.ix.index_keys, m.ix.nindex_keys, err,

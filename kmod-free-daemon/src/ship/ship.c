@@ -597,12 +597,14 @@ static int ship_once(struct ship *s, char *err, size_t errlen)
         return -EIO;
     }
     char key[64];
-    int written = 0;
+    size_t written = 0;
     rc = index_write(s->repo, &s->ix, want_in_index, NULL, key, &written, err, errlen);
     if (rc)
         return rc;
-    if (written)
+    if (written) {
         atomic_fetch_add(&s->prog->objects_written, 1);
+        atomic_fetch_add(&s->prog->bytes_uploaded, written);
+    }
     if (s->cancel && atomic_load(s->cancel)) {
         snprintf(err, errlen, "the ship was cancelled");
         return -ECANCELED;
@@ -618,9 +620,12 @@ static int ship_once(struct ship *s, char *err, size_t errlen)
     s->out.stat_chunks_new = atomic_load(&s->prog->chunks_new);
     s->out.stat_chunks_reused = atomic_load(&s->prog->chunks_reused);
     s->out.stat_objects = atomic_load(&s->prog->objects_written) + 1;
-    rc = manifest_put(s->repo, &s->out, s->have_base ? &s->base : NULL, err, errlen);
-    if (rc == 0)
+    size_t mlen = 0;
+    rc = manifest_put(s->repo, &s->out, s->have_base ? &s->base : NULL, &mlen, err, errlen);
+    if (rc == 0) {
         atomic_fetch_add(&s->prog->objects_written, 1);
+        atomic_fetch_add(&s->prog->bytes_uploaded, mlen);
+    }
     return rc;
 }
 
