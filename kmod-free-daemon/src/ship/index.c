@@ -140,6 +140,21 @@ static struct blob_loc *slot_of(struct index *ix, const uint8_t *id)
     return &ix->slots[s];
 }
 
+void index_promote_dups(struct index *ix)
+{
+    pthread_mutex_lock(&ix->mu);
+    for (size_t i = 0; i < ix->ndups; i++) {
+        struct blob_loc *d = &ix->dups[i], *b = slot_of(ix, d->id);
+        if (b->used && (ix->packs[b->pack].flags & PACK_EXCLUDED) &&
+            !(ix->packs[d->pack].flags & PACK_EXCLUDED)) {
+            struct blob_loc t = *b;
+            *b = *d;
+            *d = t;
+        }
+    }
+    pthread_mutex_unlock(&ix->mu);
+}
+
 int index_find(struct index *ix, const uint8_t id[CRYPT_ID_LEN], bool rely, struct blob_loc *out)
 {
     pthread_mutex_lock(&ix->mu);
@@ -402,6 +417,8 @@ int index_load(const struct repo *r, struct index *ix, bool recover, int threads
     }
     if (rc == 0)
         rc = par_run(l.nrecover, threads, recover_one, &l, err, errlen);
+    if (rc == 0)
+        index_promote_dups(ix);
     free(l.recover);
     ix->index_keys = l.keys;
     ix->nindex_keys = l.n;

@@ -67,6 +67,10 @@ uint32_t index_pack_lookup(struct index *ix, const char *pack_id);
 struct pack_rec index_pack_get(struct index *ix, uint32_t no);
 void index_pack_flags(struct index *ix, uint32_t no, unsigned set, unsigned clear);
 
+/* After packs were excluded: where a blob's looked-up copy is in an excluded pack and another
+ * copy is in one that is not, the latter becomes the one lookups return. index_load calls it. */
+void index_promote_dups(struct index *ix);
+
 /* 0 and *out when id is stored in a pack that is not excluded; rely marks that pack RELIED. */
 int index_find(struct index *ix, const uint8_t id[CRYPT_ID_LEN], bool rely, struct blob_loc *out);
 /* 0 added, 1 already stored (in a pack not excluded), -ENOMEM. */

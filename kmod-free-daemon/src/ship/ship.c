@@ -486,6 +486,7 @@ static int exclude_condemned(struct ship *s, char *err, size_t errlen)
     for (size_t i = 0; i < cd.n; i++)
         index_pack_flags(&s->ix, index_pack(&s->ix, cd.ids[i]), PACK_EXCLUDED, 0);
     condemned_free(&cd);
+    index_promote_dups(&s->ix);
     return 0;
 }
 
