@@ -1,8 +1,7 @@
 /* The CSI Controller service, volume lifecycle: CreateVolume (placement across zones),
  * DeleteVolume, ValidateVolumeCapabilities, ListVolumes, GetCapacity,
- * ControllerGetCapabilities. Publishing is in controller_publish.c, snapshots in
- * controller_snapshot.c. Expansion is not offered: tandemd has no volume.expand yet, and an
- * attached NBD device cannot learn a new size without reconnecting (csi/README.md).
+ * ControllerGetCapabilities. Publishing is in controller_publish.c, expansion in
+ * controller_expand.c, snapshots in controller_snapshot.c.
  *
  * Every request is validated first (INVALID_ARGUMENT naming the field), then executed against
  * the daemons; tandemd's error codes map to gRPC codes in one place, ctl_status(). */
@@ -661,6 +660,7 @@ static ProtobufCMessage *get_capabilities(struct rpc_call *c, const ProtobufCMes
         CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__LIST_VOLUMES,
         CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__GET_CAPACITY,
         CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__PUBLISH_READONLY,
+        CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__EXPAND_VOLUME,
         CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__CREATE_DELETE_SNAPSHOT,
         CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__LIST_SNAPSHOTS,
     };
@@ -700,6 +700,8 @@ const struct rpc_method controller_methods[] = {
      &csi_plugin},
     {"/csi.v1.Controller/ControllerGetCapabilities",
      &csi__v1__controller_get_capabilities_request__descriptor, get_capabilities, &csi_plugin},
+    {"/csi.v1.Controller/ControllerExpandVolume",
+     &csi__v1__controller_expand_volume_request__descriptor, controller_expand, &csi_plugin},
     {"/csi.v1.Controller/CreateSnapshot", &csi__v1__create_snapshot_request__descriptor,
      create_snapshot, &csi_plugin},
     {"/csi.v1.Controller/DeleteSnapshot", &csi__v1__delete_snapshot_request__descriptor,

@@ -1,5 +1,5 @@
 /* Internal interface between the Controller service's files (controller.c: lifecycle,
- * controller_publish.c, controller_snapshot.c). Each handler follows
+ * controller_publish.c, controller_expand.c, controller_snapshot.c). Each handler follows
  * rpc_handler's contract (rpc_server.h) with ctx = &csi_plugin. */
 #ifndef TANDEM_CSI_CONTROLLER_H
 #define TANDEM_CSI_CONTROLLER_H
@@ -20,6 +20,7 @@ Csi__V1__Volume *volume_message(struct arena *a, const struct vol_info *v, const
 
 ProtobufCMessage *controller_publish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);
 ProtobufCMessage *controller_unpublish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);
+ProtobufCMessage *controller_expand(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);
 ProtobufCMessage *create_snapshot(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);
 ProtobufCMessage *delete_snapshot(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);
 ProtobufCMessage *list_snapshots(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);

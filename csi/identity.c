@@ -37,11 +37,20 @@ static ProtobufCMessage *get_plugin_capabilities(struct rpc_call *c, const Proto
     Csi__V1__GetPluginCapabilitiesResponse *r =
         arena_new(a, Csi__V1__GetPluginCapabilitiesResponse);
     csi__v1__get_plugin_capabilities_response__init(r);
-    r->capabilities = arena_alloc(a, 2 * sizeof(*r->capabilities));
+    r->capabilities = arena_alloc(a, 3 * sizeof(*r->capabilities));
     r->capabilities[r->n_capabilities++] =
         service_cap(a, CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__CONTROLLER_SERVICE);
     r->capabilities[r->n_capabilities++] =
         service_cap(a, CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__VOLUME_ACCESSIBILITY_CONSTRAINTS);
+    /* offline: an attached NBD device does not learn a new size, so the CO grows a volume
+     * while it is not published and the filesystem at the next stage (csi/README.md) */
+    Csi__V1__PluginCapability *exp = arena_new(a, Csi__V1__PluginCapability);
+    csi__v1__plugin_capability__init(exp);
+    exp->type_case = CSI__V1__PLUGIN_CAPABILITY__TYPE_VOLUME_EXPANSION;
+    exp->volume_expansion = arena_new(a, Csi__V1__PluginCapability__VolumeExpansion);
+    csi__v1__plugin_capability__volume_expansion__init(exp->volume_expansion);
+    exp->volume_expansion->type = CSI__V1__PLUGIN_CAPABILITY__VOLUME_EXPANSION__TYPE__OFFLINE;
+    r->capabilities[r->n_capabilities++] = exp;
     return &r->base;
 }
 

@@ -149,6 +149,29 @@ int mount_unmount(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+int mount_grow_fs(const char *dev, const char *dir, char *err, size_t errlen)
+{
+    char type[64], out[1024];
+    int rc = mount_probe_fs(dev, type, sizeof(type), err, errlen);
+    if (rc <= 0) {
+        if (rc == 0)
+            snprintf(err, errlen, "no filesystem on %s to grow", dev);
+        return -1;
+    }
+    const char *const ext[] = {"resize2fs", dev, NULL};
+    const char *const xfs[] = {"xfs_growfs", dir, NULL};
+    bool is_xfs = strcmp(type, "xfs") == 0;
+    if (!is_xfs && strncmp(type, "ext", 3) != 0) {
+        snprintf(err, errlen, "cannot grow a %s filesystem", type);
+        return -1;
+    }
+    if (proc_run(is_xfs ? xfs : ext, MKFS_TIMEOUT_MS, out, sizeof(out)) != 0) {
+        snprintf(err, errlen, "%s: %s", is_xfs ? "xfs_growfs" : "resize2fs", out);
+        return -1;
+    }
+    return 0;
+}
+
 int mount_mkdir_p(const char *path)
 {
     char tmp[PATH_MAX];

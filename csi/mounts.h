@@ -1,5 +1,5 @@
 /* Filesystems and mounts for the node service: is a path a mount point, what filesystem does a
- * device hold, make one only on a blank device, mount, bind, unmount.
+ * device hold, make one only on a blank device, mount, bind, unmount, grow.
  *
  * Contract: blocking, uses the system tools (proc.h) except for the mount table, which is
  * read from /proc/self/mountinfo. Errors: -1 with a one-line message naming the command. */
@@ -20,6 +20,8 @@ int mount_format_and_mount(const char *dev, const char *dir, const char *fstype,
                            size_t errlen);
 int mount_bind(const char *src, const char *target, bool readonly, char *err, size_t errlen);
 int mount_unmount(const char *path, char *err, size_t errlen);
+/* Grows the filesystem on dev, mounted at dir, to fill the device (resize2fs / xfs_growfs). */
+int mount_grow_fs(const char *dev, const char *dir, char *err, size_t errlen);
 int mount_mkdir_p(const char *path);
 
 #endif

@@ -1,6 +1,7 @@
 /* The CSI Node service: stage (attach + format-if-blank + mount), publish (bind mount, or the
  * device node bound onto a file for raw block), unpublish, unstage (unmount + detach),
- * volume stats with health (health.h), node info (zone topology) and capabilities.
+ * expand (grow the filesystem), volume stats with health (health.h), node info (zone topology) and
+ * capabilities.
  *
  * Idempotency: the attachment record (attach.h) and the mount table are the state; each call
  * first checks whether its work is already done. One lock serialises calls that change
@@ -389,6 +390,60 @@ static ProtobufCMessage *node_stats(struct rpc_call *c, const ProtobufCMessage *
     return &r->base;
 }
 
+/* ---- NodeExpandVolume ---- */
+
+/* Expansion is offline (the plugin capability says so): the CO calls this after NodeStage, on
+ * a device attached after ControllerExpandVolume grew the volume, so the device already has the
+ * new size; what is left is growing the filesystem. */
+static ProtobufCMessage *node_expand(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
+{
+    const Csi__V1__NodeExpandVolumeRequest *req = (const Csi__V1__NodeExpandVolumeRequest *)msg;
+    struct csi_plugin *p = *(struct csi_plugin **)ctx;
+    char err[1024];
+    if (!req->volume_id[0])
+        return rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+                         "NodeExpandVolume: volume_id is required");
+    if (!req->volume_path[0])
+        return rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+                         "NodeExpandVolume: volume_path is required");
+    if (req->capacity_range &&
+        (req->capacity_range->required_bytes < 0 || req->capacity_range->limit_bytes < 0))
+        return rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT, "NodeExpandVolume: negative capacity");
+    pthread_mutex_lock(&node_lock);
+    struct attachment a;
+    if (!vol_name_valid(req->volume_id) ||
+        attach_record_load(p->state_dir, req->volume_id, &a) < 0) {
+        pthread_mutex_unlock(&node_lock);
+        return rpc_error(c, GRPC_STATUS_NOT_FOUND, "volume %s is not staged on this node",
+                         req->volume_id);
+    }
+    long long bytes = 0;
+    int fd = open(a.device, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        unsigned long long b;
+        if (ioctl(fd, BLKGETSIZE64, &b) == 0)
+            bytes = (long long)b;
+        close(fd);
+    }
+    long long want = req->capacity_range ? req->capacity_range->required_bytes : 0;
+    if (want && bytes < want) {
+        pthread_mutex_unlock(&node_lock);
+        return rpc_error(c, GRPC_STATUS_FAILED_PRECONDITION,
+                         "%s is %lld bytes, less than %lld: it was attached before the volume "
+                         "grew; unstage and stage it again (expansion is offline)",
+                         a.device, bytes, want);
+    }
+    int rc = a.block ? 0 : mount_grow_fs(a.device, a.staging, err, sizeof(err));
+    pthread_mutex_unlock(&node_lock);
+    if (rc < 0)
+        return rpc_error(c, GRPC_STATUS_INTERNAL, "%s", err);
+    rpc_note(c, "%s %s is %lld bytes", a.block ? "block device" : "filesystem on", a.device, bytes);
+    Csi__V1__NodeExpandVolumeResponse *r = arena_new(&c->arena, Csi__V1__NodeExpandVolumeResponse);
+    csi__v1__node_expand_volume_response__init(r);
+    r->capacity_bytes = bytes;
+    return &r->base;
+}
+
 /* ---- NodeGetInfo / NodeGetCapabilities ---- */
 
 static ProtobufCMessage *node_info(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
@@ -420,6 +475,7 @@ static ProtobufCMessage *node_caps(struct rpc_call *c, const ProtobufCMessage *m
     static const Csi__V1__NodeServiceCapability__RPC__Type types[] = {
         CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__STAGE_UNSTAGE_VOLUME,
         CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__GET_VOLUME_STATS,
+        CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__EXPAND_VOLUME,
         CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__SINGLE_NODE_MULTI_WRITER,
         CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__VOLUME_CONDITION,
     };
@@ -451,6 +507,8 @@ const struct rpc_method node_methods[] = {
      node_unpublish, &csi_plugin},
     {"/csi.v1.Node/NodeGetVolumeStats", &csi__v1__node_get_volume_stats_request__descriptor,
      node_stats, &csi_plugin},
+    {"/csi.v1.Node/NodeExpandVolume", &csi__v1__node_expand_volume_request__descriptor, node_expand,
+     &csi_plugin},
     {"/csi.v1.Node/NodeGetInfo", &csi__v1__node_get_info_request__descriptor, node_info,
      &csi_plugin},
     {"/csi.v1.Node/NodeGetCapabilities", &csi__v1__node_get_capabilities_request__descriptor,

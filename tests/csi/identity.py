@@ -11,7 +11,8 @@ for p in (ctl, node):
     eq(["CONTROLLER_SERVICE", "VOLUME_ACCESSIBILITY_CONSTRAINTS"],
        [pb.PluginCapability.Service.Type.Name(c.service.type) for c in caps if c.HasField("service")],
        "service capabilities")
-    eq([], [c for c in caps if c.HasField("volume_expansion")], "no expansion capability")
+    eq(["OFFLINE"], [pb.PluginCapability.VolumeExpansion.Type.Name(c.volume_expansion.type)
+                     for c in caps if c.HasField("volume_expansion")], "expansion capability")
     r = p.call("Identity", "Probe")
     check(r.HasField("ready"), "Probe must say ready or not")
     eq(sys.argv[1] == "ready", r.ready.value, "Probe ready on " + p.name)
@@ -24,7 +25,7 @@ if sys.argv[1] == "ready":
     eq(nbds, ni.max_volumes_per_node, "max volumes = the kernel's nbd devices (0: none)")
     ncaps = sorted(pb.NodeServiceCapability.RPC.Type.Name(c.rpc.type)
                    for c in node.call("Node", "NodeGetCapabilities").capabilities)
-    eq(["GET_VOLUME_STATS", "SINGLE_NODE_MULTI_WRITER", "STAGE_UNSTAGE_VOLUME", "VOLUME_CONDITION"],
+    eq(["EXPAND_VOLUME", "GET_VOLUME_STATS", "SINGLE_NODE_MULTI_WRITER", "STAGE_UNSTAGE_VOLUME", "VOLUME_CONDITION"],
        ncaps, "node capabilities")
     # each mode serves only its own service
     ctl.expect("UNIMPLEMENTED", "Node", "NodeGetInfo")

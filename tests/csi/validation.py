@@ -91,9 +91,16 @@ while True:
 eq(["page0", "page1", "page2", "sec"], seen, "paged ListVolumes")
 # GetCapacity
 bad(I, C, "GetCapacity", "may only name", accessible_topology=pb.Topology(segments={"rack": "1"}))
-# expansion is not offered (csi/README.md)
-bad("UNIMPLEMENTED", C, "ControllerExpandVolume", None, volume_id="sec",
+# ControllerExpandVolume
+bad(I, C, "ControllerExpandVolume", "volume_id", capacity_range=pb.CapacityRange(required_bytes=MiB))
+bad(I, C, "ControllerExpandVolume", "capacity_range", volume_id="sec")
+bad(I, C, "ControllerExpandVolume", "bad capacity_range", volume_id="sec",
+    capacity_range=pb.CapacityRange(required_bytes=2 * MiB, limit_bytes=MiB))
+bad("NOT_FOUND", C, "ControllerExpandVolume", "no volume", volume_id="nope",
     capacity_range=pb.CapacityRange(required_bytes=MiB))
+r = ctl.call(C, "ControllerExpandVolume", volume_id="sec",
+             capacity_range=pb.CapacityRange(required_bytes=MiB // 2))
+eq(MiB, r.capacity_bytes, "expanding to less than the size answers the size")
 # Snapshots
 bad(I, C, "CreateSnapshot", "source_volume_id", name="s")
 bad(I, C, "CreateSnapshot", "name", source_volume_id="sec")
@@ -128,7 +135,9 @@ bad(I, N, "NodeGetVolumeStats", "volume_path", volume_id="sec")
 bad("NOT_FOUND", N, "NodeGetVolumeStats", None, volume_id="sec", volume_path=T + "/missing")
 bad("NOT_FOUND", N, "NodeGetVolumeStats", "not a mounted volume", volume_id="sec",
     volume_path=T)
-bad("UNIMPLEMENTED", N, "NodeExpandVolume", None, volume_id="sec", volume_path=T + "/t")
+bad(I, N, "NodeExpandVolume", "volume_id", volume_path="/t")
+bad(I, N, "NodeExpandVolume", "volume_path", volume_id="sec")
+bad("NOT_FOUND", N, "NodeExpandVolume", "not staged", volume_id="sec", volume_path=T + "/t")
 # ids that are not Tandem volume names never reach the state directory
 bad("NOT_FOUND", N, "NodeStageVolume", "no volume", volume_id="..", staging_target_path=T + "/s",
     volume_capability=cap)
