@@ -28,8 +28,10 @@ static void unescape(char *s)
     *w = '\0';
 }
 
-/* Finds the last mount at path (the one visible); fills the source if asked. */
-static bool find_mount(const char *path, char *src, size_t len)
+/* Finds the last mount at path (the one visible); fills its source, fstype and per-mount
+ * options if asked (NULL: not wanted). */
+static bool find_mount_ex(const char *path, char *src, size_t len, char *type, size_t tlen,
+                          char *opts, size_t olen)
 {
     char real[PATH_MAX];
     if (!realpath(path, real))
@@ -41,21 +43,76 @@ static bool find_mount(const char *path, char *src, size_t len)
     bool found = false;
     while (fgets(line, sizeof(line), f)) {
         /* id parent major:minor root mountpoint opts ... - fstype source superopts */
-        char mp[PATH_MAX], source[PATH_MAX] = "";
-        if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+        char mp[PATH_MAX], mo[1024] = "", source[PATH_MAX] = "", fstype[64] = "";
+        if (sscanf(line, "%*s %*s %*s %*s %4095s %1023s", mp, mo) != 2)
             continue;
         unescape(mp);
         if (strcmp(mp, real) != 0)
             continue;
         const char *dash = strstr(line, " - ");
-        if (dash && sscanf(dash, " - %*s %4095s", source) == 1)
+        if (dash && sscanf(dash, " - %63s %4095s", fstype, source) == 2)
             unescape(source);
         found = true;
         if (src)
             snprintf(src, len, "%s", source);
+        if (type)
+            snprintf(type, tlen, "%s", fstype);
+        if (opts)
+            snprintf(opts, olen, "%s", mo);
     }
     fclose(f);
     return found;
+}
+
+static bool find_mount(const char *path, char *src, size_t len)
+{
+    return find_mount_ex(path, src, len, NULL, 0, NULL, 0);
+}
+
+int mount_count_source(const char *dev)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof(line), f)) {
+        char source[PATH_MAX] = "";
+        const char *dash = strstr(line, " - ");
+        if (dash && sscanf(dash, " - %*s %4095s", source) == 1) {
+            unescape(source);
+            n += strcmp(source, dev) == 0;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+int mount_grow_fs_offline(const char *dev, const char *dir, char *err, size_t errlen)
+{
+    char type[64], opts[1024], out[1024];
+    if (!find_mount_ex(dir, NULL, 0, type, sizeof(type), opts, sizeof(opts))) {
+        snprintf(err, errlen, "%s is not mounted", dir);
+        return -1;
+    }
+    if (mount_unmount(dir, err, errlen) < 0)
+        return -1;
+    /* resize2fs insists on a freshly checked filesystem; -p fixes only what is safe */
+    const char *const fsck[] = {"e2fsck", "-f", "-p", dev, NULL};
+    int rc = proc_run(fsck, MKFS_TIMEOUT_MS, out, sizeof(out));
+    const char *const grow[] = {"resize2fs", dev, NULL};
+    if (rc != 0 && rc != 1)
+        snprintf(err, errlen, "e2fsck -f -p %s exited %d: %s", dev, rc, out);
+    else if ((rc = proc_run(grow, MKFS_TIMEOUT_MS, out, sizeof(out))) != 0)
+        snprintf(err, errlen, "resize2fs %s: %s", dev, out);
+    /* mount again whatever happened: the staging path must not be left empty */
+    const char *const mnt[] = {"mount", "-t", type, "-o", opts, dev, dir, NULL};
+    char out2[1024];
+    if (proc_run(mnt, MOUNT_TIMEOUT_MS, out2, sizeof(out2)) != 0) {
+        snprintf(err, errlen, "remount %s on %s after resize: %s", dev, dir, out2);
+        return -1;
+    }
+    return rc == 0 ? 0 : -1;
 }
 
 bool mount_is_mountpoint(const char *path)

@@ -22,6 +22,12 @@ int mount_bind(const char *src, const char *target, bool readonly, char *err, si
 int mount_unmount(const char *path, char *err, size_t errlen);
 /* Grows the filesystem on dev, mounted at dir, to fill the device (resize2fs / xfs_growfs). */
 int mount_grow_fs(const char *dev, const char *dir, char *err, size_t errlen);
+/* ext2/3/4 without the kernel's online resize (which needs CAP_SYS_RESOURCE): unmount dir,
+ * e2fsck -f -p, resize2fs, mount again with the same type and options. Only when nothing else
+ * (no publish bind mount) uses the filesystem. */
+int mount_grow_fs_offline(const char *dev, const char *dir, char *err, size_t errlen);
+/* How many mounts have dev as their source (the staging mount and its bind mounts). */
+int mount_count_source(const char *dev);
 int mount_mkdir_p(const char *path);
 
 #endif

@@ -392,9 +392,9 @@ static ProtobufCMessage *node_stats(struct rpc_call *c, const ProtobufCMessage *
 
 /* ---- NodeExpandVolume ---- */
 
-/* Expansion is offline (the plugin capability says so): the CO calls this after NodeStage, on
- * a device attached after ControllerExpandVolume grew the volume, so the device already has the
- * new size; what is left is growing the filesystem. */
+/* Expansion is offline (the plugin capability says so): the CO calls this after NodeStage (and
+ * before NodePublish), on a device attached after ControllerExpandVolume grew the volume, so the
+ * device already has the new size; what is left is growing the filesystem. */
 static ProtobufCMessage *node_expand(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
 {
     const Csi__V1__NodeExpandVolumeRequest *req = (const Csi__V1__NodeExpandVolumeRequest *)msg;
@@ -433,7 +433,18 @@ static ProtobufCMessage *node_expand(struct rpc_call *c, const ProtobufCMessage 
                          "grew; unstage and stage it again (expansion is offline)",
                          a.device, bytes, want);
     }
-    int rc = a.block ? 0 : mount_grow_fs(a.device, a.staging, err, sizeof(err));
+    /* kubelet grows after NodeStage and before NodePublish: then ext4 can be grown unmounted,
+     * which needs no CAP_SYS_RESOURCE (online resize does); once published, online only */
+    int rc = 0;
+    if (!a.block) {
+        char type[64] = "";
+        bool ext = mount_probe_fs(a.device, type, sizeof(type), err, sizeof(err)) > 0 &&
+                   strncmp(type, "ext", 3) == 0;
+        bool alone = mount_count_source(a.device) <= 1;
+        rc = ext && alone ? mount_grow_fs_offline(a.device, a.staging, err, sizeof(err))
+                          : mount_grow_fs(a.device, a.staging, err, sizeof(err));
+        rpc_note(c, "%s grow of %s", ext && alone ? "unmounted" : "online", type);
+    }
     pthread_mutex_unlock(&node_lock);
     if (rc < 0)
         return rpc_error(c, GRPC_STATUS_INTERNAL, "%s", err);

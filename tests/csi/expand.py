@@ -13,13 +13,20 @@ v = ctl.call("Controller", "CreateVolume", name="ev", volume_capabilities=[cap],
 ctx = dict(v.volume_context)
 
 
-def publish_stage():
+def publish_stage(expand_to=0):
+    """kubelet's order: stage, grow the filesystem if a resize is pending, then publish"""
     pctx = dict(ctl.call("Controller", "ControllerPublishVolume", volume_id="ev", node_id="n1",
                          volume_capability=cap, volume_context=ctx).publish_context)
     n1.call("Node", "NodeStageVolume", volume_id="ev", publish_context=pctx,
             staging_target_path=st, volume_capability=cap, volume_context=ctx)
+    r = None
+    if expand_to:
+        r = n1.call("Node", "NodeExpandVolume", volume_id="ev", volume_path=st,
+                    staging_target_path=st, volume_capability=cap,
+                    capacity_range=pb.CapacityRange(required_bytes=expand_to))
     n1.call("Node", "NodePublishVolume", volume_id="ev", publish_context=pctx,
             staging_target_path=st, target_path=tg, volume_capability=cap, volume_context=ctx)
+    return r
 
 
 def unstage_unpublish():
@@ -58,9 +65,7 @@ eq(160 * MiB, ctl.call("Controller", "ControllerExpandVolume", volume_id="ev",
                        capacity_range=pb.CapacityRange(required_bytes=100 * MiB)).capacity_bytes,
    "a smaller size answers the size")
 
-publish_stage()
-r = n1.call("Node", "NodeExpandVolume", volume_id="ev", volume_path=tg, staging_target_path=st,
-            volume_capability=cap, capacity_range=pb.CapacityRange(required_bytes=160 * MiB))
+r = publish_stage(160 * MiB)
 eq(160 * MiB, r.capacity_bytes, "node capacity")
 check(fs_bytes() > 140 * MiB, "filesystem after NodeExpandVolume: %d" % fs_bytes())
 eq(hashlib.sha256(data).hexdigest(), hashlib.sha256(open(tg + "/keep", "rb").read()).hexdigest(),
@@ -74,9 +79,9 @@ d = n1.expect("FAILED_PRECONDITION", "Node", "NodeExpandVolume", volume_id="ev",
               staging_target_path=st, capacity_range=pb.CapacityRange(required_bytes=192 * MiB))
 check("stage it again" in d, d)
 unstage_unpublish()
-publish_stage()
-eq(192 * MiB, n1.call("Node", "NodeExpandVolume", volume_id="ev", volume_path=tg,
-                      staging_target_path=st, capacity_range=pb.CapacityRange(
-                          required_bytes=192 * MiB)).capacity_bytes, "after restaging")
+eq(192 * MiB, publish_stage(192 * MiB).capacity_bytes, "after restaging")
+check(fs_bytes() > 170 * MiB, "filesystem after the second grow: %d" % fs_bytes())
+eq(hashlib.sha256(data).hexdigest(), hashlib.sha256(open(tg + "/keep", "rb").read()).hexdigest(),
+   "file kept across both expansions")
 unstage_unpublish()
 print("expand ok")
