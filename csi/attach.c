@@ -136,8 +136,15 @@ static int fuse_unmount(const char *dir, int pid, char *err, size_t errlen)
         nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
     }
     if (rc != 0 && !strstr(out, "not found") && !strstr(out, "not mounted")) {
-        snprintf(err, errlen, "fusermount3 -u %s: %s", dir, out);
-        return -1;
+        /* still busy after 5 s (a slow loop release under load): the loop device is detached
+         * and the filesystem unmounted, so nothing can write any more; let the kernel finish
+         * the unmount when the last reference goes, and nbdfuse exit then */
+        log_warn("attach", "fusermount3 -u %s: %s; unmounting lazily", dir, out);
+        const char *const lazy[] = {"fusermount3", "-uz", dir, NULL};
+        if (proc_run(lazy, 10000, out, sizeof(out)) != 0) {
+            snprintf(err, errlen, "fusermount3 -uz %s: %s", dir, out);
+            return -1;
+        }
     }
     if (pid > 0 && proc_reap(pid, 10000) < 0)
         log_warn("attach", "nbdfuse %d did not exit after unmount; killed", pid);
@@ -240,6 +247,13 @@ int detach_volume(const struct attachment *a, char *err, size_t errlen)
     const char *const argv[] = {"losetup", "-d", a->device, NULL};
     if (proc_run(argv, ATTACH_TIMEOUT_MS, out, sizeof(out)) != 0 && !strstr(out, "No such"))
         log_warn("attach", "losetup -d %s: %s", a->device, out);
+    /* the loop driver lets go of its backing file asynchronously: wait (bounded) for it, so
+     * the FUSE mount is no longer busy */
+    char backing[96];
+    const char *name = strrchr(a->device, '/');
+    snprintf(backing, sizeof(backing), "/sys/block/%s/loop/backing_file", name ? name + 1 : "");
+    for (int i = 0; i < 200 && access(backing, F_OK) == 0; i++)
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
     return fuse_unmount(a->fuse_dir, a->fuse_pid, err, errlen);
 }
 

@@ -9,25 +9,13 @@ MiB = 1 << 20
 cap = mount_cap()
 
 
-def stage(plugin, node, ctx, pctx):
-    st, tg = "%s/kubelet/%s/staging/fv" % (T, node), "%s/kubelet/%s/pods/jenkins-0/home" % (T, node)
-    plugin.call("Node", "NodeStageVolume", volume_id="fv", publish_context=pctx,
-                staging_target_path=st, volume_capability=cap, volume_context=ctx)
-    plugin.call("Node", "NodePublishVolume", volume_id="fv", publish_context=pctx,
-                staging_target_path=st, target_path=tg, volume_capability=cap, volume_context=ctx)
-    return st, tg
+def paths(node):
+    return "%s/kubelet/%s/staging/fv" % (T, node), "%s/kubelet/%s/pods/jenkins-0/home" % (T, node)
 
 
 if sys.argv[1] == "before":
-    v = ctl.call("Controller", "CreateVolume", name="fv", volume_capabilities=[cap],
-                 capacity_range=pb.CapacityRange(required_bytes=96 * MiB),
-                 parameters={"replicas": "3"},
-                 accessibility_requirements=pb.TopologyRequirement(
-                     preferred=[zone("zone-n1")])).volume
-    ctx = dict(v.volume_context)
-    pctx = dict(ctl.call("Controller", "ControllerPublishVolume", volume_id="fv", node_id="n1",
-                         volume_capability=cap, volume_context=ctx).publish_context)
-    st, tg = stage(Plugin("node_n1"), "n1", ctx, pctx)
+    st, tg = paths("n1")
+    ctx, pctx = provision_and_attach(ctl, Plugin("node_n1"), "n1", "fv", 96 * MiB, cap, st, tg)
     sums = {}
     os.makedirs(tg + "/jobs/build-app/builds/1")
     for i in range(3):
@@ -50,7 +38,8 @@ else:
     eq("n2", pctx["tandem.io/primary"], "new primary")
     eq("primary", role("n2", "fv"), "n2's role")
     eq("secondary", role("n3", "fv"), "n3's role")
-    st, tg = stage(Plugin("node_n2"), "n2", ctx, pctx)
+    st, tg = paths("n2")
+    stage_and_publish(Plugin("node_n2"), "fv", cap, ctx, pctx, st, tg)
     for path, want in saved["sums"].items():
         got = hashlib.sha256(open("%s/%s" % (tg, path), "rb").read()).hexdigest()
         eq(want, got, path + " after the zone loss")

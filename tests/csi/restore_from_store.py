@@ -18,19 +18,8 @@ def from_snap(name, sid=SID, **kw):
                     snapshot=pb.VolumeContentSource.SnapshotSource(snapshot_id=sid)), **kw)
 
 
-def export_sha(node, vol, size):
-    h = nbd.NBD()
-    h.connect_uri("nbd+unix:///%s?socket=%s/%s/nbd.sock" % (vol, T, node))
-    eq(size, h.get_size(), "export size of " + vol)
-    s = hashlib.sha256()
-    for off in range(0, size, 4 * MiB):
-        s.update(h.pread(min(4 * MiB, size - off), off))
-    h.shutdown()
-    return s.hexdigest()
 
 
-def primary(vol):
-    return [n for n in ("n1", "n2", "n3") if role(n, vol) == "primary"][0]
 
 
 def idle(node, vol):

@@ -16,17 +16,8 @@ def nbd_handle(node, vol):
     return h
 
 
-def image_sha(node, vol, size):
-    h = nbd_handle(node, vol)
-    s = hashlib.sha256()
-    for off in range(0, size, 4 * MiB):
-        s.update(h.pread(min(4 * MiB, size - off), off))
-    h.shutdown()
-    return s.hexdigest()
 
 
-def primary(vol):
-    return [n for n in ("n1", "n2", "n3") if role(n, vol) == "primary"][0]
 
 
 v = ctl.call("Controller", "CreateVolume", name="src", volume_capabilities=[cap],
@@ -39,7 +30,7 @@ for i in range(8):
 h.flush()
 h.shutdown()
 wait_until(10, "src idle", lambda: tandemctl(p, "volume", "status", "src")["clients"] == 0)
-want = image_sha(p, "src", 32 * MiB)
+want = export_sha(p, "src", 32 * MiB)
 wait_until(10, "src idle", lambda: tandemctl(p, "volume", "status", "src")["clients"] == 0)
 
 # cut + ship; poll like the snapshotter does (same call again) until ready
@@ -90,7 +81,7 @@ r = ctl.call("Controller", "CreateVolume", name="restored", volume_capabilities=
                  snapshot=pb.VolumeContentSource.SnapshotSource(snapshot_id=s.snapshot_id))).volume
 eq(s.snapshot_id, r.content_source.snapshot.snapshot_id, "content source echoed")
 eq(32 * MiB, r.capacity_bytes, "restored size")
-eq(want, image_sha(primary("restored"), "restored", 32 * MiB), "restored bytes = snapshot bytes")
+eq(want, export_sha(primary("restored"), "restored", 32 * MiB), "restored bytes = snapshot bytes")
 # a local-only snapshot cannot be restored, and says why
 d = ctl.expect("FAILED_PRECONDITION", "Controller", "CreateVolume", name="r2",
                volume_capabilities=[cap], volume_content_source=pb.VolumeContentSource(

@@ -15,18 +15,7 @@ def condition():
 
 
 if sys.argv[1] == "stage":
-    v = ctl.call("Controller", "CreateVolume", name="hv", volume_capabilities=[cap],
-                 capacity_range=pb.CapacityRange(required_bytes=64 * MiB),
-                 parameters={"replicas": "3"},
-                 accessibility_requirements=pb.TopologyRequirement(
-                     preferred=[zone("zone-n1")])).volume
-    ctx = dict(v.volume_context)
-    pctx = dict(ctl.call("Controller", "ControllerPublishVolume", volume_id="hv", node_id="n1",
-                         volume_capability=cap, volume_context=ctx).publish_context)
-    n1.call("Node", "NodeStageVolume", volume_id="hv", publish_context=pctx,
-            staging_target_path=st, volume_capability=cap, volume_context=ctx)
-    n1.call("Node", "NodePublishVolume", volume_id="hv", publish_context=pctx,
-            staging_target_path=st, target_path=tg, volume_capability=cap, volume_context=ctx)
+    provision_and_attach(ctl, n1, "n1", "hv", 64 * MiB, cap, st, tg)
     c = wait_until(30, "a normal condition", lambda: (lambda c: c if not c.abnormal else None)(
         condition()))
     eq("3 replicas in sync", c.message, "healthy message")

@@ -49,8 +49,23 @@ EON
         --state-dir "$T/ctl-state"
 }
 
+# Whatever a failed test leaves attached: mounts under $T (deepest first), the loop devices
+# and FUSE mounts the node plugins' attachment records name. Registered by csi_node.
+csi_cleanup_attachments() {
+    local m r dev
+    for m in $(grep -o "$T[^ ]*" /proc/self/mounts | sort -r); do umount -l "$m"; done
+    for r in "$T"/csi-state-*/attach/*; do
+        [ -f "$r" ] || continue
+        dev=$(sed -n 's/^device=//p' "$r")
+        case "$dev" in /dev/loop*) losetup -d "$dev" ;; /dev/nbd*) nbd-client -d "$dev" ;; esac
+    done
+    for m in "$T"/csi-state-*/fuse/*; do [ -d "$m" ] && fusermount3 -uz "$m"; done
+    return 0
+}
+
 csi_node() {
     local n=$1
+    [ -n "${_CSI_CLEANUP_SET:-}" ] || { on_exit csi_cleanup_attachments; _CSI_CLEANUP_SET=1; }
     csi_start "node_$n" --mode node --node-id "$n" --tandem-control "$T/$n/control.sock" \
         --state-dir "$T/csi-state-$n"
 }

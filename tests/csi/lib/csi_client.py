@@ -4,6 +4,7 @@ Every call goes over the plugin's real Unix socket with Debian's grpcio, using s
 protoc generates from proto/csi.proto at test time (tests/csi/lib/csi.sh). Requests are built
 by method name: call("Controller", "CreateVolume", name="x") sends a CreateVolumeRequest.
 """
+import hashlib
 import json
 import os
 import subprocess
@@ -118,3 +119,45 @@ def wait_until(timeout, what, fn):
         if time.monotonic() > deadline:
             fail("timed out after %ss waiting for %s" % (timeout, what))
         time.sleep(0.05)
+
+
+MiB = 1 << 20
+
+
+def export_sha(node, vol, size):
+    """SHA-256 of the first size bytes of VOL's NBD export on daemon NODE (libnbd)."""
+    import nbd
+    h = nbd.NBD()
+    h.connect_uri("nbd+unix:///%s?socket=%s/%s/nbd.sock" % (vol, T, node))
+    s = hashlib.sha256()
+    for off in range(0, size, 4 * MiB):
+        s.update(h.pread(min(4 * MiB, size - off), off))
+    h.shutdown()
+    return s.hexdigest()
+
+
+def primary(vol, nodes=("n1", "n2", "n3")):
+    return [n for n in nodes if role(n, vol) == "primary"][0]
+
+
+def provision_and_attach(ctl, node_plugin, node, vol, size, cap, staging, target, replicas=3):
+    """The provisioner's CreateVolume (primary preferred in NODE's zone), the attacher's
+    ControllerPublish to NODE, kubelet's NodeStage + NodePublish. Returns (ctx, publish ctx)."""
+    v = ctl.call("Controller", "CreateVolume", name=vol, volume_capabilities=[cap],
+                 capacity_range=pb.CapacityRange(required_bytes=size),
+                 parameters={"replicas": str(replicas)},
+                 accessibility_requirements=pb.TopologyRequirement(
+                     preferred=[zone("zone-" + node)])).volume
+    ctx = dict(v.volume_context)
+    pctx = dict(ctl.call("Controller", "ControllerPublishVolume", volume_id=vol, node_id=node,
+                         volume_capability=cap, volume_context=ctx).publish_context)
+    stage_and_publish(node_plugin, vol, cap, ctx, pctx, staging, target)
+    return ctx, pctx
+
+
+def stage_and_publish(node_plugin, vol, cap, ctx, pctx, staging, target):
+    node_plugin.call("Node", "NodeStageVolume", volume_id=vol, publish_context=pctx,
+                     staging_target_path=staging, volume_capability=cap, volume_context=ctx)
+    node_plugin.call("Node", "NodePublishVolume", volume_id=vol, publish_context=pctx,
+                     staging_target_path=staging, target_path=target, volume_capability=cap,
+                     volume_context=ctx)
