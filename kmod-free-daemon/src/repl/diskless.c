@@ -64,10 +64,7 @@ void rvol_detach(struct rvol *rv, int err, const char *what)
                                             : "",
               rv->meta.role == ROLE_PRIMARY && from ? from : "");
     rv->meta.disk = DISK_DISKLESS;
-    char e[256];
-    if (repl_meta_save(rv->dir, &rv->meta, e, sizeof(e)) < 0)
-        log_warn("repl", "volume %s: %s (the disk is gone; Diskless is kept in memory)",
-                 rv->entry->name, e);
+    rvol_save_meta(rv); /* fails if the disk is gone: Diskless is then kept in memory */
     rvol_announce(rv);
 }
 

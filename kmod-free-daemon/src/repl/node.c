@@ -947,6 +947,16 @@ struct repl_node *repl_node_create(struct loop *l, struct registry *reg, struct 
         loop_add(l, &n->listen_watch, fd, EPOLLIN, on_accept, n);
         log_info("repl", "peer listener on %s", cfg->listen);
     }
+    n->saver = meta_saver_create(l, rvol_meta_saved, err, errlen);
+    if (!n->saver) {
+        if (n->listen_fd >= 0) {
+            loop_del(l, &n->listen_watch);
+            close(n->listen_fd);
+        }
+        tls_ctx_free(n->tls);
+        free(n);
+        return NULL;
+    }
     n->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     struct itimerspec its = {.it_interval = {0, TICK_MS * 1000000L},
                              .it_value = {0, TICK_MS * 1000000L}};
@@ -992,6 +1002,8 @@ void repl_node_destroy(struct repl_node *n)
         poll(&pfd, 1, 10);
         io_engine_reap(n->eng);
     }
+    meta_saver_destroy(n->saver); /* every queued metadata save lands first */
+    n->saver = NULL;
     while (n->dirty) { /* queued frames are dropped with the connections */
         n->dirty->in_dirty = false;
         n->dirty = n->dirty->dirty_next;

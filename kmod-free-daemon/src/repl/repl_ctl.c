@@ -386,8 +386,7 @@ static void job_role(struct reactor_job *job)
                 return;
             }
             m->role = ROLE_SECONDARY;
-            char err[256];
-            repl_meta_save(rv->dir, m, err, sizeof(err));
+            rvol_save_meta(rv);
             rvol_role_changed(rv);
             log_info("repl", "volume %s: demoted to secondary", name);
         }
@@ -455,8 +454,7 @@ static void job_role(struct reactor_job *job)
         }
     if (absent)
         repl_meta_new_generation(m);
-    char err[256];
-    repl_meta_save(rv->dir, m, err, sizeof(err));
+    rvol_save_meta(rv);
     rvol_role_changed(rv);
     log_info("repl", "volume %s: promoted to primary%s", name, force ? " (forced)" : "");
     reactor_call_finish(job, json_reply_ok());

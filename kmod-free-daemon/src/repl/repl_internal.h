@@ -6,6 +6,7 @@
 #include "repl/bitmap.h"
 #include "repl/frame.h"
 #include "repl/meta.h"
+#include "repl/meta_saver.h"
 #include "repl/repl.h"
 #include "repl/tls.h"
 #include "vol/registry.h"
@@ -169,6 +170,11 @@ struct rvol {
     struct rio *held; /* done everywhere they could be, but not yet on a majority (§5) */
     bool had_quorum;
     bool gen_pending; /* a member was lost; the next write starts a new generation */
+    /* Metadata saves run on the saver thread (meta_saver.h): the newest version asked for,
+     * the newest durable, and the one holding the current generation, which writes wait for
+     * (a new generation is durable before the first write in it is issued). */
+    uint64_t meta_version, meta_durable, gen_version;
+    struct rio *meta_wait, **meta_wait_tail;
     /* The operator said "write without quorum" (promote --force --no-quorum): held until quorum
      * is seen again, never persisted. The one way two sides can both write (split brain). */
     bool quorum_override;
@@ -206,6 +212,7 @@ struct repl_node {
     unsigned inbound_refusals_quiet;
     struct peer *dirty;
     struct rvol *vols;
+    struct meta_saver *saver;
     struct tx_item *free_tx;
     struct rio *free_rio;
     struct rread *free_rread;
@@ -258,6 +265,10 @@ struct member_link *rvol_link_of(struct rvol *rv, struct peer *p);
 /* Primary: copy the member's out-of-sync regions to it (link becomes SyncSource). */
 void rvol_start_resync(struct rvol *rv, struct member_link *l);
 
+/* Queues a save of rv->meta (off the reactor); errors are logged when it completes. */
+void rvol_save_meta(struct rvol *rv);
+/* The saver's completion (meta_saver.h), reactor thread. */
+void rvol_meta_saved(void *owner, uint64_t version, int err, const char *msg);
 /* Tells every connected peer our role, disk state and generation (ROLE frame). */
 void rvol_announce(struct rvol *rv);
 

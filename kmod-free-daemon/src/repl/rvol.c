@@ -75,11 +75,41 @@ bool rvol_may_write(const struct rvol *rv)
     return rv->quorum_override || rvol_has_quorum(rv);
 }
 
-static void save_meta(struct rvol *rv)
+static void start_rio(struct rvol *rv, struct rio *r);
+
+void rvol_save_meta(struct rvol *rv)
 {
+    if (rv->node->saver) {
+        rv->meta_version = meta_saver_save(rv->node->saver, rv, rv->dir, &rv->meta);
+        return;
+    }
     char err[256];
     if (repl_meta_save(rv->dir, &rv->meta, err, sizeof(err)) < 0)
         log_error("repl", "volume %s: %s", rv->entry->name, err);
+}
+
+void rvol_meta_saved(void *owner, uint64_t version, int err, const char *msg)
+{
+    struct rvol *rv = owner;
+    if (err)
+        log_error("repl", "volume %s: %s", rv->entry->name, msg);
+    if (version > rv->meta_durable)
+        rv->meta_durable = version;
+    if (rv->meta_wait && rv->meta_durable >= rv->gen_version) {
+        struct rio *list = rv->meta_wait;
+        rv->meta_wait = NULL;
+        rv->meta_wait_tail = &rv->meta_wait;
+        while (list) {
+            struct rio *r = list;
+            list = r->next;
+            start_rio(rv, r);
+        }
+    }
+}
+
+static void save_meta(struct rvol *rv)
+{
+    rvol_save_meta(rv);
 }
 
 /* Marks off the client's critical path (attach, start-up): committed in the background. */
@@ -138,6 +168,7 @@ struct rvol *rvol_open(struct repl_node *n, struct vol_entry *e, char *err, size
     memcpy(rv->uuid, e->vol.rep->sb.uuid, 16);
     rv->volume_id = uuid_to_id(rv->uuid);
     rv->suspended_tail = &rv->suspended;
+    rv->meta_wait_tail = &rv->meta_wait;
     rv->self = UINT32_MAX;
     for (unsigned i = 0; i < rv->meta.n_members; i++)
         if (strcmp(rv->meta.members[i].node, n->name) == 0)
@@ -195,6 +226,8 @@ struct rvol *rvol_open(struct repl_node *n, struct vol_entry *e, char *err, size
 
 void rvol_close(struct rvol *rv)
 {
+    if (rv->node && rv->node->saver)
+        meta_saver_drain(rv->node->saver, rv);
     for (unsigned i = 0; i < rv->meta.n_members; i++)
         if (i != rv->self && rv->links[i].oos.bits)
             bitmap_close(&rv->links[i].oos);
@@ -550,6 +583,7 @@ static void begin_generation(struct rvol *rv)
     rv->gen_pending = false;
     repl_meta_new_generation(&rv->meta);
     save_meta(rv);
+    rv->gen_version = rv->meta_version;
     for (unsigned i = 0; i < rv->meta.n_members; i++)
         if (i != rv->self && link_gets_writes(&rv->links[i]) && rv->links[i].in_sync)
             send_gens(rv, rv->links[i].peer, FRAME_RS_DONE);
@@ -573,6 +607,12 @@ static void start_rio(struct rvol *rv, struct rio *r)
 {
     if (rv->gen_pending && r->outer->op != VOL_FLUSH)
         begin_generation(rv);
+    if (r->outer->op != VOL_FLUSH && rv->meta_durable < rv->gen_version) {
+        r->next = NULL; /* the new generation is not durable yet (rvol_meta_saved resumes) */
+        *rv->meta_wait_tail = r;
+        rv->meta_wait_tail = &r->next;
+        return;
+    }
     struct vol_io *o = r->outer;
     r->inner = *o;
     r->inner.done = rio_local_done;
