@@ -96,18 +96,19 @@ int backup_cli_main(int argc, char **argv)
     if (json)
         printf("{\"manifests_deleted\":%zu,\"manifests_kept\":%zu,\"packs_total\":%zu,"
                "\"packs_live\":%zu,\"packs_deleted\":%zu,\"packs_condemned\":%zu,"
-               "\"packs_young\":%zu,\"packs_partly_dead\":%zu,\"bytes_freed\":%" PRIu64
+               "\"packs_young\":%zu,\"packs_partly_dead\":%zu,\"packs_rewritten\":%zu,"
+               "\"bytes_rewritten\":%" PRIu64 ",\"bytes_freed\":%" PRIu64
                ",\"bytes_dead_in_live_packs\":%" PRIu64 ",\"indexes_replaced\":%zu}\n",
                r.manifests_deleted, r.manifests_kept, r.packs_total, r.packs_live, r.packs_deleted,
-               r.packs_condemned, r.packs_young, r.packs_partly_dead, r.bytes_freed,
-               r.bytes_dead_in_live_packs, r.indexes_replaced);
+               r.packs_condemned, r.packs_young, r.packs_partly_dead, r.packs_rewritten,
+               r.bytes_rewritten, r.bytes_freed, r.bytes_dead_in_live_packs, r.indexes_replaced);
     else
         printf("pruned volume %s: %zu snapshot(s) expired, %zu kept; %zu pack(s) deleted "
                "(%" PRIu64 " bytes), %zu condemned (deleted by a later prune), %zu younger "
                "than the grace period, %zu live (%zu with dead chunks, %" PRIu64
-               " bytes, kept whole)\n",
+               " bytes); %zu mostly-dead pack(s) rewritten\n",
                p.volume, r.manifests_deleted, r.manifests_kept, r.packs_deleted, r.bytes_freed,
                r.packs_condemned, r.packs_young, r.packs_live, r.packs_partly_dead,
-               r.bytes_dead_in_live_packs);
+               r.bytes_dead_in_live_packs, r.packs_rewritten);
     return 0;
 }

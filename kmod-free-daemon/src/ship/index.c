@@ -239,6 +239,14 @@ int index_add(struct index *ix, const struct blob_loc *loc)
     return rc;
 }
 
+int index_add_copy(struct index *ix, const struct blob_loc *loc)
+{
+    pthread_mutex_lock(&ix->mu);
+    int rc = add_locked(ix, loc, true);
+    pthread_mutex_unlock(&ix->mu);
+    return rc < 0 ? rc : 0;
+}
+
 void index_each(struct index *ix, void (*fn)(const struct blob_loc *b, void *arg), void *arg)
 {
     pthread_mutex_lock(&ix->mu);

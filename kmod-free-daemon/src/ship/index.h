@@ -73,6 +73,8 @@ void index_promote_dups(struct index *ix);
 
 /* 0 and *out when id is stored in a pack that is not excluded; rely marks that pack RELIED. */
 int index_find(struct index *ix, const uint8_t id[CRYPT_ID_LEN], bool rely, struct blob_loc *out);
+/* Records a further stored copy of a blob (prune's rewrite). 0 or -ENOMEM. */
+int index_add_copy(struct index *ix, const struct blob_loc *loc);
 /* 0 added, 1 already stored (in a pack not excluded), -ENOMEM. */
 int index_add(struct index *ix, const struct blob_loc *loc);
 

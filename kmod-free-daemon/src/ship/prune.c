@@ -204,6 +204,131 @@ static void count_blob(const struct blob_loc *b, void *arg)
         t->dead_bytes[b->pack] += b->slen;
 }
 
+/* ---- rewriting mostly-dead packs ---- */
+
+#define REWRITE_PACK_TARGET (32u << 20)
+
+struct gather {
+    struct idset *live, taken;
+    const uint8_t *rewrite; /* by pack number */
+    struct blob_loc *locs;
+    size_t n, cap;
+    int rc;
+};
+
+static void gather_live(const struct blob_loc *b, void *arg)
+{
+    struct gather *g = arg;
+    if (g->rc || !g->rewrite[b->pack] || !idset_has(g->live, b->id))
+        return;
+    int added = idset_add(&g->taken, b->id);
+    if (added <= 0) {
+        g->rc = added;
+        return;
+    }
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 1024;
+        struct blob_loc *nl = realloc(g->locs, cap * sizeof(*nl));
+        if (!nl) {
+            g->rc = -ENOMEM;
+            return;
+        }
+        g->locs = nl;
+        g->cap = cap;
+    }
+    g->locs[g->n++] = *b;
+}
+
+static int by_pack_then_off(const void *x, const void *y)
+{
+    const struct blob_loc *a = x, *b = y;
+    if (a->pack != b->pack)
+        return a->pack < b->pack ? -1 : 1;
+    return a->off < b->off ? -1 : a->off > b->off;
+}
+
+static int flush_pack(struct repo *r, struct index *ix, struct pack_builder *pb, char *err,
+                      size_t errlen)
+{
+    char key[64];
+    pack_key(pb->id, key, sizeof(key));
+    int rc = pack_finish(pb, r) ? -ENOMEM : backend_put(r->be, key, pb->buf, pb->len, err, errlen);
+    if (rc == 0)
+        index_pack_flags(ix, pb->pack_no, PACK_NEW | PACK_LISTED, 0);
+    if (rc == 0 && (rc = pack_reset(pb)) == 0) {
+        pb->pack_no = index_pack(ix, pb->id);
+        if (pb->pack_no == UINT32_MAX)
+            rc = -ENOMEM;
+    }
+    return rc;
+}
+
+/* Copies the live blobs of the packs marked in rewrite into new packs (uploaded and known to
+ * the index as further copies), then puts the old packs on the condemned list. */
+static int rewrite_packs(struct repo *r, struct marking *m, const uint8_t *rewrite,
+                         struct condemned *next, struct prune_result *res, int64_t now, char *err,
+                         size_t errlen)
+{
+    struct gather g = {.live = &m->live, .rewrite = rewrite};
+    int rc = idset_init(&g.taken);
+    if (rc == 0) {
+        index_each(&m->ix, gather_live, &g);
+        rc = g.rc;
+    }
+    idset_free(&g.taken);
+    struct pack_builder pb = {0};
+    size_t max_blob = segment_list_len((uint32_t)(r->segment_size / r->chunk_size));
+    if (max_blob < r->chunk_size)
+        max_blob = r->chunk_size; /* the largest plaintext blob: a chunk or a segment list */
+    if (rc == 0 && g.n)
+        rc = pack_builder_init(&pb, r, REWRITE_PACK_TARGET, max_blob);
+    if (rc == 0 && g.n && (pb.pack_no = index_pack(&m->ix, pb.id)) == UINT32_MAX)
+        rc = -ENOMEM;
+    qsort(g.locs, g.n, sizeof(*g.locs), by_pack_then_off);
+    uint8_t *src = NULL;
+    size_t srclen = 0;
+    uint32_t src_pack = UINT32_MAX;
+    for (size_t i = 0; rc == 0 && i < g.n; i++) {
+        struct blob_loc *b = &g.locs[i];
+        if (b->pack != src_pack) {
+            free(src);
+            src = NULL;
+            src_pack = b->pack;
+            struct pack_rec pk = index_pack_get(&m->ix, b->pack);
+            char key[64];
+            pack_key(pk.id, key, sizeof(key));
+            rc = backend_get(r->be, key, 0, 0, &src, &srclen, err, errlen);
+            if (rc == 0 && condemned_add(next, pk.id, now) == 0) {
+                res->packs_rewritten++;
+                res->bytes_rewritten += srclen;
+            }
+        }
+        if (rc == 0 && ((uint64_t)b->off + b->slen > srclen ||
+                        b->slen > crypt_sealed_bound(&r->crypt, max_blob))) {
+            snprintf(err, errlen, "a blob of pack %s (%u+%u, type %u) lies outside its %zu bytes",
+                     index_pack_get(&m->ix, b->pack).id, b->off, b->slen, b->type, srclen);
+            rc = -EBADMSG;
+        }
+        if (rc)
+            break;
+        struct blob_loc copy = *b;
+        copy.pack = pb.pack_no;
+        copy.off = (uint32_t)pb.len;
+        memcpy(pack_tail(&pb), src + b->off, b->slen); /* sealed bytes move as they are */
+        rc = pack_commit(&pb, b->type, b->id, b->slen, b->rlen);
+        if (rc == 0)
+            rc = index_add_copy(&m->ix, &copy);
+        if (rc == 0 && pack_full(&pb))
+            rc = flush_pack(r, &m->ix, &pb, err, errlen);
+    }
+    if (rc == 0 && pb.buf && pb.nents)
+        rc = flush_pack(r, &m->ix, &pb, err, errlen);
+    free(src);
+    free(g.locs);
+    pack_builder_free(&pb);
+    return rc;
+}
+
 static int expire_manifests(struct repo *r, const struct prune_params *p, struct prune_result *res,
                             char *err, size_t errlen)
 {
@@ -290,6 +415,10 @@ static int pass(struct repo *r, const struct prune_params *p, struct prune_resul
     free(cpack);
     int64_t now = (int64_t)time(NULL);
     struct condemned next = {0};
+    uint8_t *rewrite = calloc(np ? np : 1, 1);
+    size_t nrewrite = 0;
+    if (rc == 0 && !rewrite)
+        rc = -ENOMEM;
     *fresh = 0;
     memset(&res->packs_total, 0,
            offsetof(struct prune_result, indexes_replaced) -
@@ -305,6 +434,10 @@ static int pass(struct repo *r, const struct prune_params *p, struct prune_resul
             if (dead_bytes[i]) {
                 res->packs_partly_dead++;
                 res->bytes_dead_in_live_packs += dead_bytes[i];
+                if (dead_bytes[i] * 2 >= pk.size && pk.mtime <= now - p->grace_s && at < 0) {
+                    rewrite[i] = 1;
+                    nrewrite++;
+                }
             }
             continue; /* (and off the condemned list, if it was on it) */
         }
@@ -329,6 +462,11 @@ static int pass(struct repo *r, const struct prune_params *p, struct prune_resul
         if (at < 0)
             ++*fresh;
     }
+    if (rc == 0 && nrewrite)
+        rc = rewrite_packs(r, &m, rewrite, &next, res, now, err, errlen);
+    if (rc == 0 && res->packs_rewritten)
+        ++*fresh; /* the rewritten packs go once their copies are known */
+    free(rewrite);
     /* The doomed stay on the list until they are gone, so a ship that loaded an old index
      * still refuses them. */
     for (size_t i = 0; rc == 0 && i < ndoomed; i++)
@@ -340,7 +478,7 @@ static int pass(struct repo *r, const struct prune_params *p, struct prune_resul
     if (rc == 0)
         res->packs_deleted += ndoomed;
     /* One index for every surviving pack replaces the ones read. */
-    if (rc == 0 && (ndoomed || m.ix.nindex_keys > 1)) {
+    if (rc == 0 && (ndoomed || res->packs_rewritten || m.ix.nindex_keys > 1)) {
         char key[64];
         size_t written = 0;
         rc = index_write(r, &m.ix, survives, NULL, key, &written, err, errlen);
@@ -391,12 +529,15 @@ int prune_run(const struct prune_params *p, struct prune_result *res, char *err,
         rc = pass(&r, p, res, &fresh, err, errlen);
     if (rc == 0 && fresh && p->wait) {
         size_t deleted = res->packs_deleted, replaced = res->indexes_replaced;
-        uint64_t freed = res->bytes_freed;
+        size_t rewritten = res->packs_rewritten;
+        uint64_t freed = res->bytes_freed, rewritten_bytes = res->bytes_rewritten;
         sleep((unsigned)(p->settle_s > 0 ? p->settle_s : 0));
         rc = pass(&r, p, res, &fresh, err, errlen);
         res->packs_deleted += deleted;
         res->indexes_replaced += replaced;
         res->bytes_freed += freed;
+        res->packs_rewritten += rewritten;
+        res->bytes_rewritten += rewritten_bytes;
     }
     repo_close(&r);
     return rc;

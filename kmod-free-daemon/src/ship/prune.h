@@ -8,7 +8,10 @@
  * time to write its manifest, which this run then sees. A run that condemns packs waits settle_s
  * once and looks again, so one run frees what it can (wait false: leave them to the next run).
  * Then one consolidated index replaces the ones read, and removed packs leave the list.
- * Packs with some live blobs are kept whole (rewriting mostly-dead packs is not done yet).
+ * A pack that is at least half dead (and older than the grace period) is rewritten: its live
+ * blobs are copied, sealed bytes as they are, into a new pack, which is indexed before the old
+ * one is condemned; once a copy of each of its live blobs is in a pack that is not condemned,
+ * the old pack counts as dead and goes after the settle time like any other.
  *
  * Contract: blocking; one prune at a time per store (they would race on the condemned list);
  * ships may run concurrently. Any error before deleting aborts with nothing deleted but the
@@ -34,8 +37,8 @@ struct prune_params {
 struct prune_result {
     size_t manifests_deleted, manifests_kept;
     size_t packs_total, packs_live, packs_deleted, packs_condemned, packs_young;
-    size_t packs_partly_dead;
-    uint64_t bytes_freed, bytes_dead_in_live_packs;
+    size_t packs_partly_dead, packs_rewritten;
+    uint64_t bytes_freed, bytes_dead_in_live_packs, bytes_rewritten;
     size_t indexes_replaced;
 };
 
