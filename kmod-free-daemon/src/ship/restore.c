@@ -184,12 +184,20 @@ static int plan_batch(struct rs *r, char *err, size_t errlen)
             struct want *w = &r->wants[r->nwants++];
             w->img_off = off;
             w->len = len;
+            char hex[65];
             if (index_find(&r->ix, id, false, &w->loc) != 0) {
-                char hex[65];
                 hex_encode(id, CRYPT_ID_LEN, hex);
                 snprintf(err, errlen, "chunk %s (image offset %llu) is in no index of the store",
                          hex, (unsigned long long)off);
                 return -ENOENT;
+            }
+            /* An index entry is data from the store: a length no chunk can have is corruption,
+             * refused here before it sizes a read. */
+            if (w->loc.slen > crypt_sealed_bound(&r->repo.crypt, cs) || w->loc.rlen != len) {
+                hex_encode(id, CRYPT_ID_LEN, hex);
+                snprintf(err, errlen, "the index entry of chunk %s is corrupt (%u stored bytes)",
+                         hex, w->loc.slen);
+                return -EBADMSG;
             }
         }
     }

@@ -7,9 +7,9 @@
  * target NULL: verify only (fetch and check everything, write nothing). A regular-file target
  * is created or truncated and left sparse where the image has holes; a block device must be at
  * least the image's size and gets its hole ranges zeroed (BLKZEROOUT). On failure a
- * regular-file target this call created is removed, so no half image is left looking whole.
- * progress (may be NULL) is updated with atomics for another thread to show.
- * Errors: negative errno with one sentence in err (a corrupt chunk is named by id and pack). */
+ * regular-file target (created or truncated by this call) is removed, so no half image is left
+ * looking whole. progress (may be NULL) is updated with atomics for another thread to show. Errors:
+ * negative errno with one sentence in err (a corrupt chunk is named by id and pack). */
 #ifndef TANDEM_SHIP_RESTORE_H
 #define TANDEM_SHIP_RESTORE_H
 
