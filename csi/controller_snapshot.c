@@ -263,9 +263,12 @@ ProtobufCMessage *create_snapshot(struct rpc_call *c, const ProtobufCMessage *ms
                 bool clash = find_snap(sl, snap) != NULL;
                 json_object_put(sl);
                 if (clash) {
+                    /* `other` lives in vl: format the error before letting go of it */
+                    ProtobufCMessage *rc =
+                        rpc_error(c, GRPC_STATUS_ALREADY_EXISTS,
+                                  "snapshot name %s is taken by volume %s", snap, other);
                     json_object_put(vl);
-                    return rpc_error(c, GRPC_STATUS_ALREADY_EXISTS,
-                                     "snapshot name %s is taken by volume %s", snap, other);
+                    return rc;
                 }
             }
         json_object_put(vl);
