@@ -18,6 +18,13 @@ ProtobufCMessage *ctl_status(struct rpc_call *c, struct json_object *reply, cons
 Csi__V1__Volume *volume_message(struct arena *a, const struct vol_info *v, const char *fs_type,
                                 bool remote, const Csi__V1__VolumeContentSource *src);
 
+/* The replica to run primary-only ops on (volume.expand, snapshot.*): the primary if one
+ * answers; else (an unpublished volume) a present replica, promoted for the op, *promoted set.
+ * NULL with the call's status set. Call with vol_lock held; release_primary() after. */
+struct vol_replica *acquire_primary(struct rpc_call *c, struct vol_info *v, const char *why,
+                                    bool *promoted);
+void release_primary(struct rpc_call *c, struct vol_replica *r, const char *name, bool promoted);
+
 ProtobufCMessage *controller_publish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);
 ProtobufCMessage *controller_unpublish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);
 ProtobufCMessage *controller_expand(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);

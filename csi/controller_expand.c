@@ -47,7 +47,7 @@ static bool op_on(struct rpc_call *c, struct vol_replica *r, const char *op, con
     return ok;
 }
 
-ProtobufCMessage *controller_expand(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
+static ProtobufCMessage *expand_locked(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
 {
     const Csi__V1__ControllerExpandVolumeRequest *req =
         (const Csi__V1__ControllerExpandVolumeRequest *)msg;
@@ -85,33 +85,26 @@ ProtobufCMessage *controller_expand(struct rpc_call *c, const ProtobufCMessage *
             return rpc_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
                              "node %s has %lld bytes free; growing %s by %lld needs more",
                              v.rep[i].node, v.rep[i].view->free_bytes, v.name, size - v.size);
-    struct vol_replica *on = NULL;
-    for (unsigned i = 0; i < v.n_rep && !on; i++)
-        if (v.rep[i].present && (!v.replicated || strcmp(v.rep[i].role, "primary") == 0))
-            on = &v.rep[i];
-    bool promoted = false;
-    if (!on) {
-        for (unsigned i = 0; i < v.n_rep && !on; i++)
-            if (v.rep[i].present)
-                on = &v.rep[i];
-        if (!on)
-            return rpc_error(c, GRPC_STATUS_UNAVAILABLE, "no replica of %s answers", v.name);
-        if (!op_on(c, on, "volume.promote", v.name, NULL))
-            return NULL;
-        promoted = true;
-        rpc_note(c, "promoted %s for the expand", on->node);
-    }
+    bool promoted;
+    struct vol_replica *on = acquire_primary(c, &v, "expand", &promoted);
+    if (!on)
+        return NULL;
     struct json_object *x = json_object_new_object();
     json_object_object_add(x, "size", json_object_new_int64(size));
     bool ok = op_on(c, on, "volume.expand", v.name, x);
     json_object_put(x);
-    if (promoted) {
-        struct rpc_call scratch = {0};
-        if (!op_on(&scratch, on, "volume.demote", v.name, NULL))
-            rpc_note(c, "demote after expand failed: %s", scratch.message);
-    }
+    release_primary(c, on, v.name, promoted);
     if (!ok)
         return NULL;
     rpc_note(c, "grown %lld -> %lld on %s", v.size, size, on->node);
     return expanded(c, size, block);
+}
+
+ProtobufCMessage *controller_expand(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
+{
+    const char *vol = ((const Csi__V1__ControllerExpandVolumeRequest *)msg)->volume_id;
+    vol_lock(vol);
+    ProtobufCMessage *r = expand_locked(c, msg, ctx);
+    vol_unlock(vol);
+    return r;
 }

@@ -127,7 +127,40 @@ static bool demote_idle(struct rpc_call *c, const char *vol, struct vol_replica 
     return true;
 }
 
-ProtobufCMessage *controller_publish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
+struct vol_replica *acquire_primary(struct rpc_call *c, struct vol_info *v, const char *why,
+                                    bool *promoted)
+{
+    *promoted = false;
+    struct vol_replica *any = NULL;
+    for (unsigned i = 0; i < v->n_rep; i++) {
+        if (!v->rep[i].present)
+            continue;
+        if (!v->replicated || strcmp(v->rep[i].role, "primary") == 0)
+            return &v->rep[i];
+        if (!any)
+            any = &v->rep[i];
+    }
+    if (!any) {
+        rpc_error(c, GRPC_STATUS_UNAVAILABLE, "no replica of %s answers", v->name);
+        return NULL;
+    }
+    if (!role_op(c, any, "volume.promote", v->name))
+        return NULL;
+    *promoted = true;
+    rpc_note(c, "promoted %s for the %s", any->node, why);
+    return any;
+}
+
+void release_primary(struct rpc_call *c, struct vol_replica *r, const char *name, bool promoted)
+{
+    if (!promoted)
+        return;
+    struct rpc_call scratch = {0};
+    if (!role_op(&scratch, r, "volume.demote", name))
+        rpc_note(c, "demote of %s after the op failed: %s", r->node, scratch.message);
+}
+
+static ProtobufCMessage *publish_locked(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
 {
     const Csi__V1__ControllerPublishVolumeRequest *req =
         (const Csi__V1__ControllerPublishVolumeRequest *)msg;
@@ -194,7 +227,8 @@ ProtobufCMessage *controller_publish(struct rpc_call *c, const ProtobufCMessage 
     return publish_response(c, mine->node, mine->view->nbd);
 }
 
-ProtobufCMessage *controller_unpublish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
+static ProtobufCMessage *unpublish_locked(struct rpc_call *c, const ProtobufCMessage *msg,
+                                          void *ctx)
 {
     const Csi__V1__ControllerUnpublishVolumeRequest *req =
         (const Csi__V1__ControllerUnpublishVolumeRequest *)msg;
@@ -218,4 +252,22 @@ ProtobufCMessage *controller_unpublish(struct rpc_call *c, const ProtobufCMessag
     if (!demote_idle(c, v.name, mine, "NodeUnstageVolume there first"))
         return NULL;
     return &resp->base;
+}
+
+ProtobufCMessage *controller_publish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
+{
+    const char *vol = ((const Csi__V1__ControllerPublishVolumeRequest *)msg)->volume_id;
+    vol_lock(vol);
+    ProtobufCMessage *r = publish_locked(c, msg, ctx);
+    vol_unlock(vol);
+    return r;
+}
+
+ProtobufCMessage *controller_unpublish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
+{
+    const char *vol = ((const Csi__V1__ControllerUnpublishVolumeRequest *)msg)->volume_id;
+    vol_lock(vol);
+    ProtobufCMessage *r = unpublish_locked(c, msg, ctx);
+    vol_unlock(vol);
+    return r;
 }

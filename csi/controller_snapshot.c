@@ -14,6 +14,9 @@
  * (the external-snapshotter calls CreateSnapshot again until it is). A ship that failed is
  * restarted by the next CreateSnapshot call.
  *
+ * Cuts and deletes run on the primary; an unpublished volume (no primary: unpublish demotes)
+ * gets one promoted for the op and demoted again, under the volume's controller lock.
+ *
  * CreateVolume from a snapshot creates a fresh volume as CreateVolume does, then restores the
  * shipped image into it: tandem-restore writes the image into a scratch file (holes stay
  * holes), nbdcopy copies it into the new primary's export. A marker file in the state dir
@@ -282,8 +285,19 @@ ProtobufCMessage *create_snapshot(struct rpc_call *c, const ProtobufCMessage *ms
     struct json_object *s = find_snap(lr, snap);
     if (!s) {
         json_object_put(lr);
+        /* snapshots are cut on the primary (one barrier in the write stream); an unpublished
+         * volume gets one for the cut */
+        vol_lock(v.name);
+        bool promoted;
+        struct vol_replica *pr = acquire_primary(c, &v, "snapshot", &promoted);
+        if (!pr) {
+            vol_unlock(v.name);
+            return NULL;
+        }
         struct json_object *cr =
-            snap_op(r->view->node, "snapshot.create", v.name, snap, NULL, err, sizeof(err));
+            snap_op(pr->view->node, "snapshot.create", v.name, snap, NULL, err, sizeof(err));
+        release_primary(c, pr, v.name, promoted);
+        vol_unlock(v.name);
         if (!ctl_ok(cr) && !(cr && strcmp(ctl_code(cr), "exists") == 0)) {
             ProtobufCMessage *e = ctl_status(c, cr, err, "snapshot.create");
             json_object_put(cr);
@@ -345,9 +359,19 @@ ProtobufCMessage *delete_snapshot(struct rpc_call *c, const ProtobufCMessage *ms
         rpc_note(c, "source volume %s not here", id.volume);
         return &resp->base;
     }
+    /* deleting on the primary deletes every replica's copy */
     char err[512];
+    vol_lock(v.name);
+    bool promoted;
+    struct vol_replica *pr = acquire_primary(c, &v, "snapshot delete", &promoted);
+    if (!pr) {
+        vol_unlock(v.name);
+        return NULL;
+    }
     struct json_object *res =
-        snap_op(r->view->node, "snapshot.delete", id.volume, id.snap, NULL, err, sizeof(err));
+        snap_op(pr->view->node, "snapshot.delete", id.volume, id.snap, NULL, err, sizeof(err));
+    release_primary(c, pr, v.name, promoted);
+    vol_unlock(v.name);
     if (!ctl_ok(res) && !(res && strcmp(ctl_code(res), "not_found") == 0)) {
         ProtobufCMessage *e = ctl_status(c, res, err, "snapshot.delete");
         json_object_put(res);

@@ -4,6 +4,7 @@
 #include "ctl_client.h"
 
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -114,4 +115,34 @@ void vol_find(const struct cluster *c, struct node_view *views, const char *name
             for (size_t k = 0; k < c->n; k++)
                 if (strcmp(views[k].node->id, out->rep[i].node) == 0)
                     out->rep[i].view = &views[k];
+}
+
+#define VOL_LOCK_STRIPES 64
+
+static pthread_mutex_t vol_locks[VOL_LOCK_STRIPES];
+static pthread_once_t vol_locks_once = PTHREAD_ONCE_INIT;
+
+static void vol_locks_init(void)
+{
+    for (int i = 0; i < VOL_LOCK_STRIPES; i++)
+        pthread_mutex_init(&vol_locks[i], NULL);
+}
+
+static pthread_mutex_t *vol_lock_of(const char *name)
+{
+    pthread_once(&vol_locks_once, vol_locks_init);
+    unsigned h = 5381;
+    for (const char *p = name; *p; p++)
+        h = h * 33 + (unsigned char)*p;
+    return &vol_locks[h % VOL_LOCK_STRIPES];
+}
+
+void vol_lock(const char *name)
+{
+    pthread_mutex_lock(vol_lock_of(name));
+}
+
+void vol_unlock(const char *name)
+{
+    pthread_mutex_unlock(vol_lock_of(name));
 }

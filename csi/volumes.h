@@ -51,4 +51,10 @@ void vol_find(const struct cluster *c, struct node_view *views, const char *name
 struct json_object *vol_op(const struct cluster_node *n, const char *op, const char *name,
                            struct json_object *extra, char *err, size_t errlen);
 
+/* Serialises the controller's role-changing calls on one volume (publish, unpublish, expand,
+ * snapshot), so a primary promoted only for an expand or a snapshot cannot be demoted under a
+ * concurrent publish, nor the other way round. Striped: two names may share a lock. */
+void vol_lock(const char *name);
+void vol_unlock(const char *name);
+
 #endif

@@ -64,7 +64,11 @@ eq([s.snapshot_id], [e.snapshot.snapshot_id for e in ls], "list by id")
 check(ls[0].snapshot.ready_to_use, "listed snapshot ready")
 eq([], list(ctl.call("Controller", "ListSnapshots", snapshot_id="src@nope").entries),
    "list of an unknown id is empty")
+# an unpublished volume has no primary: one is promoted for the cut and demoted again
+ctl.call("Controller", "ControllerUnpublishVolume", volume_id="src", node_id=p)
+eq(["secondary"] * 3, [role(n, "src") for n in ("n1", "n2", "n3")], "src unpublished")
 ctl.call("Controller", "CreateSnapshot", source_volume_id="src", name="snap-2")  # local only
+eq(["secondary"] * 3, [role(n, "src") for n in ("n1", "n2", "n3")], "no primary left behind")
 by_src = ctl.call("Controller", "ListSnapshots", source_volume_id="src").entries
 eq(["src@snap-1@" + STORE, "src@snap-2"], sorted(e.snapshot.snapshot_id for e in by_src),
    "list by source")
