@@ -297,6 +297,12 @@ static ProtobufCMessage *create_response(struct rpc_call *c, const struct vol_in
     return &r->base;
 }
 
+static ProtobufCMessage *create_volume_named(struct rpc_call *c, struct csi_plugin *pl,
+                                             const Csi__V1__CreateVolumeRequest *req,
+                                             const char *name, const struct create_params *pp,
+                                             long long size,
+                                             const Csi__V1__VolumeContentSource *src);
+
 static ProtobufCMessage *create_volume(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
 {
     const Csi__V1__CreateVolumeRequest *req = (const Csi__V1__CreateVolumeRequest *)msg;
@@ -322,7 +328,24 @@ static ProtobufCMessage *create_volume(struct rpc_call *c, const ProtobufCMessag
                          "not advertised); create from a snapshot instead");
     char name[VOL_NAME_MAX + 1];
     vol_name_for(req->name, name);
+    if (!vol_inflight_begin(name))
+        return rpc_error(c, GRPC_STATUS_ABORTED,
+                         "CreateVolume %s is already in progress (a restore can take long); "
+                         "retry later",
+                         name);
+    ProtobufCMessage *r = create_volume_named(c, pl, req, name, &p, size, src);
+    vol_inflight_end(name);
+    return r;
+}
 
+/* CreateVolume once the request is valid and no other call for name is in flight. */
+static ProtobufCMessage *create_volume_named(struct rpc_call *c, struct csi_plugin *pl,
+                                             const Csi__V1__CreateVolumeRequest *req,
+                                             const char *name, const struct create_params *pp,
+                                             long long size,
+                                             const Csi__V1__VolumeContentSource *src)
+{
+    struct create_params p = *pp;
     struct node_view *views = cluster_probe(&pl->cluster, &c->arena);
     struct vol_info v;
     vol_find(&pl->cluster, views, name, &v);

@@ -146,3 +146,35 @@ void vol_unlock(const char *name)
 {
     pthread_mutex_unlock(vol_lock_of(name));
 }
+
+#define INFLIGHT_MAX 64
+
+static pthread_mutex_t inflight_lock = PTHREAD_MUTEX_INITIALIZER;
+static char inflight[INFLIGHT_MAX][VOL_NAME_MAX + 1];
+
+bool vol_inflight_begin(const char *name)
+{
+    pthread_mutex_lock(&inflight_lock);
+    int free_slot = -1;
+    for (int i = 0; i < INFLIGHT_MAX; i++) {
+        if (strcmp(inflight[i], name) == 0) {
+            pthread_mutex_unlock(&inflight_lock);
+            return false;
+        }
+        if (!inflight[i][0] && free_slot < 0)
+            free_slot = i;
+    }
+    if (free_slot >= 0)
+        snprintf(inflight[free_slot], sizeof(inflight[free_slot]), "%s", name);
+    pthread_mutex_unlock(&inflight_lock);
+    return free_slot >= 0;
+}
+
+void vol_inflight_end(const char *name)
+{
+    pthread_mutex_lock(&inflight_lock);
+    for (int i = 0; i < INFLIGHT_MAX; i++)
+        if (strcmp(inflight[i], name) == 0)
+            inflight[i][0] = '\0';
+    pthread_mutex_unlock(&inflight_lock);
+}

@@ -57,4 +57,11 @@ struct json_object *vol_op(const struct cluster_node *n, const char *op, const c
 void vol_lock(const char *name);
 void vol_unlock(const char *name);
 
+/* CreateVolume calls in progress in this controller, by volume name: a retry that arrives while
+ * the first call still runs (a long restore outlives the provisioner's timeout) is answered
+ * ABORTED, as the spec asks for an operation pending on the volume, instead of racing it.
+ * vol_inflight_begin() returns false if name is already in flight (or the table is full). */
+bool vol_inflight_begin(const char *name);
+void vol_inflight_end(const char *name);
+
 #endif

@@ -70,6 +70,24 @@ ctl.call("Controller", "CreateVolume", **from_snap(
     "pvc-half", capacity_range=pb.CapacityRange(required_bytes=48 * MiB)))
 eq(want, export_sha(primary("pvc-half"), "pvc-half", 48 * MiB), "half-restored volume redone")
 
+# a retry while the first call still restores (the provisioner's timeout ran out): ABORTED,
+# the spec's "operation pending for volume"; the first call finishes and the next retry wins
+import threading
+first = {}
+t = threading.Thread(target=lambda: first.update(v=ctl.call("Controller", "CreateVolume", **from_snap(
+    "pvc-conc", capacity_range=pb.CapacityRange(required_bytes=48 * MiB))).volume))
+t.start()
+wait_until(60, "the first restore to be under way",
+           lambda: os.path.exists(T + "/ctl-state/restoring-pvc-conc"))
+d = ctl.expect("ABORTED", "Controller", "CreateVolume", **from_snap(
+    "pvc-conc", capacity_range=pb.CapacityRange(required_bytes=48 * MiB)))
+check("already in progress" in d, d)
+t.join()
+eq(first["v"], ctl.call("Controller", "CreateVolume", **from_snap(
+    "pvc-conc", capacity_range=pb.CapacityRange(required_bytes=48 * MiB))).volume,
+   "the retry after the first call finished")
+eq(want, export_sha(primary("pvc-conc"), "pvc-conc", 48 * MiB), "pvc-conc bytes")
+
 # errors
 ctl.expect("NOT_FOUND", "Controller", "CreateVolume",
            **from_snap("pvc-x", sid="jenkins-home@no-such-snap@" + STORE))
