@@ -18,9 +18,16 @@ struct commit_req {
 
 int bitmap_open(struct bitmap *b, const char *path, uint64_t volume_bytes, struct io_engine *eng)
 {
+    return bitmap_open_shift(b, path, volume_bytes, REGION_SHIFT, eng);
+}
+
+int bitmap_open_shift(struct bitmap *b, const char *path, uint64_t volume_bytes, unsigned shift,
+                      struct io_engine *eng)
+{
     memset(b, 0, sizeof(*b));
     b->eng = eng;
-    b->n_regions = (volume_bytes + REGION_BYTES - 1) >> REGION_SHIFT;
+    b->shift = shift;
+    b->n_regions = (volume_bytes + (1ull << shift) - 1) >> shift;
     b->bytes = (size_t)((b->n_regions + 7) / 8);
     b->bits = calloc(1, b->bytes ? b->bytes : 1);
     b->shadow = calloc(1, b->bytes ? b->bytes : 1);
@@ -136,13 +143,13 @@ bool bitmap_mark(struct bitmap *b, uint64_t off, uint64_t len, struct bitmap_wai
 {
     bool changed = false;
     if (len) {
-        uint64_t first = off >> REGION_SHIFT, last = (off + len - 1) >> REGION_SHIFT;
+        uint64_t first = off >> b->shift, last = (off + len - 1) >> b->shift;
         if (last >= b->n_regions)
             last = b->n_regions - 1;
         for (uint64_t r = first; r <= last; r++) {
             if (bitmap_test(b, r))
                 continue;
-            b->bits[r >> 3] |= (uint8_t)(1u << (r & 7));
+            __atomic_fetch_or(&b->bits[r >> 3], (uint8_t)(1u << (r & 7)), __ATOMIC_RELEASE);
             b->count++;
             changed = true;
         }
@@ -158,6 +165,13 @@ bool bitmap_mark(struct bitmap *b, uint64_t off, uint64_t len, struct bitmap_wai
     }
     start_commit(b);
     return false;
+}
+
+int bitmap_save_sync(struct bitmap *b)
+{
+    if (pwrite(b->fd, b->bits, b->bytes, 0) != (ssize_t)b->bytes)
+        return -1;
+    return fdatasync(b->fd);
 }
 
 void bitmap_clear(struct bitmap *b, uint64_t region)

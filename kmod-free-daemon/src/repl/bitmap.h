@@ -1,5 +1,6 @@
-/* A persistent bitmap of 1 MiB regions: the out-of-sync record of what one peer missed, and the
- * write-intent record of regions with writes in flight.
+/* A persistent bitmap of regions (1 MiB unless opened with another shift): the out-of-sync
+ * record of what one peer missed, the write-intent record of regions with writes in flight,
+ * and the snapshots' changed-block and copy-before-write maps (store/snapshot.h).
  *
  * Contract:
  *  - bitmap_open() loads (or creates zeroed) the file; blocking, for start-up.
@@ -11,7 +12,9 @@
  *  - Commits write the whole in-memory bitmap (1 bit per MiB: 128 KiB for 1 TiB), one at a time,
  *    so the file only ever moves forward to a newer complete state.
  *  - bitmap_clear() is memory-only; bitmap_commit() schedules a commit of everything.
- *  - bitmap_close() waits for a commit in flight (it drives the engine until it lands). */
+ *  - bitmap_close() waits for a commit in flight (it drives the engine until it lands).
+ *  - Other threads may call bitmap_test_shared() while the owner marks: bits are set with
+ *    release semantics, after whatever the caller did before marking. */
 #ifndef TANDEM_REPL_BITMAP_H
 #define TANDEM_REPL_BITMAP_H
 
@@ -38,6 +41,7 @@ struct bitmap {
     bool committing, want_commit;
     struct bitmap_waiter *waiting, *in_commit;
     struct io_req *req;
+    unsigned shift; /* log2 of the region size */
     uint64_t n_regions;
     uint8_t *bits;
     size_t bytes;
@@ -45,10 +49,20 @@ struct bitmap {
 };
 
 int bitmap_open(struct bitmap *b, const char *path, uint64_t volume_bytes, struct io_engine *eng);
+/* As bitmap_open, with regions of 1 << shift bytes. */
+int bitmap_open_shift(struct bitmap *b, const char *path, uint64_t volume_bytes, unsigned shift,
+                      struct io_engine *eng);
+/* Writes the whole map and fdatasyncs, blocking: for a bitmap no commit machinery is using
+ * (one the reactor does not mark). 0 or -1 with errno. */
+int bitmap_save_sync(struct bitmap *b);
 void bitmap_close(struct bitmap *b);
 static inline bool bitmap_test(const struct bitmap *b, uint64_t region)
 {
     return b->bits[region >> 3] & (1u << (region & 7));
+}
+static inline bool bitmap_test_shared(const struct bitmap *b, uint64_t region)
+{
+    return __atomic_load_n(&b->bits[region >> 3], __ATOMIC_ACQUIRE) & (1u << (region & 7));
 }
 /* Marks every region overlapping [off, off+len). */
 bool bitmap_mark(struct bitmap *b, uint64_t off, uint64_t len, struct bitmap_waiter *w);

@@ -4,6 +4,8 @@
  * a replica we cannot read is left exactly as found for a human to inspect. */
 #include "store/replica.h"
 
+#include "util/atomic_file.h"
+
 #include "store/dio_align.h"
 #include "util/log.h"
 
@@ -24,14 +26,7 @@
 
 int fsync_dir(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int r = fsync(fd);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return r;
+    return fsync_dir_path(path);
 }
 
 static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)

@@ -3,6 +3,8 @@
  * slow create never stalls a client's handshake on the reactor for longer than a lookup. */
 #include "vol/registry.h"
 
+#include "store/snapshot.h"
+
 #include "util/log.h"
 
 #include <dirent.h>
@@ -52,6 +54,10 @@ static int add_entry(struct registry *r, struct vol_entry *e)
 
 static void free_entry(struct vol_entry *e)
 {
+    if (e->vol.snaps) {
+        snapset_close(e->vol.snaps);
+        free(e->vol.snaps);
+    }
     if (!e->broken)
         replica_close(e->vol.rep);
     free(e->dir);
@@ -82,6 +88,20 @@ static struct vol_entry *load_entry(struct registry *r, const char *name)
         log_warn("store", "volume directory %s holds a superblock named \"%s\"", e->dir,
                  rep->sb.name);
     vol_init(&e->vol, rep, r->eng, r->pool);
+    struct snapset *ss = calloc(1, sizeof(*ss));
+    if (!ss || snapset_open(ss, e->dir, rep->sb.size, rep->direct, r->eng, err, sizeof(err)) < 0) {
+        /* Serving without the snapshot state would let writes change the snapshots' images. */
+        if (!ss)
+            snprintf(err, sizeof(err), "out of memory");
+        free(ss);
+        replica_close(rep);
+        e->broken = true;
+        if (asprintf(&e->broken_reason, "snapshot state: %s", err) < 0)
+            e->broken_reason = NULL;
+        log_error("store", "volume %s is unusable: snapshot state: %s", name, err);
+        return e;
+    }
+    e->vol.snaps = ss;
     return e;
 }
 
@@ -229,6 +249,13 @@ int registry_delete(struct registry *r, const char *name, char *err, size_t errl
         errno = ENOENT;
         return -1;
     }
+    if (e->vol.snaps && snapset_pinned(e->vol.snaps)) {
+        pthread_mutex_unlock(&r->lock);
+        snprintf(err, errlen, "volume %s has a snapshot being shipped; cancel or wait for it",
+                 name);
+        errno = EBUSY;
+        return -1;
+    }
     if (e->attached) {
         unsigned n = e->attached;
         pthread_mutex_unlock(&r->lock);
@@ -280,6 +307,14 @@ struct volume *registry_attach(struct registry *r, const char *name, char *err, 
         e->attached++;
     pthread_mutex_unlock(&r->lock);
     return e ? &e->vol : NULL;
+}
+
+struct vol_entry *registry_lookup(struct registry *r, const char *name, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&r->lock);
+    struct vol_entry *e = find_servable(r, name, err, errlen);
+    pthread_mutex_unlock(&r->lock);
+    return e;
 }
 
 void registry_detach(struct registry *r, struct volume *v)

@@ -58,6 +58,9 @@ struct volume *registry_attach(struct registry *r, const char *name, char *err, 
 void registry_detach(struct registry *r, struct volume *v);
 /* Looks up without attaching (NBD_OPT_INFO); fills size. Returns 0 or -1 with a message. */
 int registry_peek(struct registry *r, const char *name, uint64_t *size, char *err, size_t errlen);
+/* The servable volume named name, for control work that does not attach (snapshots), or NULL
+ * with a message. Valid until the control thread deletes it (only it deletes). */
+struct vol_entry *registry_lookup(struct registry *r, const char *name, char *err, size_t errlen);
 /* Calls fn for every servable volume name, under the lock (fn must not call back in). */
 void registry_each_name(struct registry *r, void (*fn)(const char *name, void *ctx), void *ctx);
 

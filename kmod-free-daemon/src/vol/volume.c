@@ -10,6 +10,7 @@
 #include "vol/volume.h"
 
 #include "repl/repl.h"
+#include "store/snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,8 @@ enum step {
     ST_FALLOC,       /* TRIM / WRITE_ZEROES */
     ST_FALLOC_PUNCH, /* WRITE_ZEROES retried as a hole punch */
     ST_SYNC,         /* FLUSH, or the durability step after FUA fallocate */
+    ST_COW_READ,     /* copy-before-write: reading units a snapshot still needs */
+    ST_COW_WRITE,    /* ... and writing them into the newest snapshot's cow.data */
 };
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
@@ -40,6 +43,7 @@ void vol_init(struct volume *v, struct replica *rep, struct io_engine *eng, stru
     v->eng = eng;
     v->pool = pool;
     v->waiting_tail = &v->waiting;
+    v->frozen_tail = &v->frozen_head;
 }
 
 static uint64_t align_down(uint64_t x, uint64_t a)
@@ -55,6 +59,21 @@ static uint64_t align_up(uint64_t x, uint64_t a)
 static bool is_write_class(enum vol_op op)
 {
     return op == VOL_WRITE || op == VOL_TRIM || op == VOL_WRITE_ZEROES || op == VOL_LOCKED_READ;
+}
+
+static void submit_io_fd(struct vol_io *vio, int fd, enum io_op op, void *buf, uint64_t off,
+                         uint64_t len, unsigned flags)
+{
+    struct io_req *io = &vio->io;
+    io->op = op;
+    io->fd = fd;
+    io->buf = buf;
+    io->off = off;
+    io->len = len;
+    io->flags = flags;
+    io->falloc_mode = 0;
+    io->done = io_done;
+    io_engine_submit(vio->vol->eng, io);
 }
 
 static void submit_io(struct vol_io *vio, enum io_op op, void *buf, uint64_t off, uint64_t len,
@@ -82,7 +101,7 @@ static void release_bounce(struct vol_io *vio)
 
 static bool overlaps(const struct vol_io *a, uint64_t lo, uint64_t hi)
 {
-    return a->lock_lo < hi && lo < a->lock_hi;
+    return a->excl_lo < hi && lo < a->excl_hi;
 }
 
 static bool blocked_by(const struct vol_io *list, const struct vol_io *stop, uint64_t lo,
@@ -110,8 +129,8 @@ static void wake_waiters(struct volume *v)
     struct vol_io **pp = &v->waiting;
     while (*pp) {
         struct vol_io *w = *pp;
-        if (!blocked_by(v->active, NULL, w->lock_lo, w->lock_hi) &&
-            !blocked_by(v->waiting, w, w->lock_lo, w->lock_hi)) {
+        if (!blocked_by(v->active, NULL, w->excl_lo, w->excl_hi) &&
+            !blocked_by(v->waiting, w, w->excl_lo, w->excl_hi)) {
             *pp = w->next;
             if (v->waiting_tail == &w->next)
                 v->waiting_tail = pp;
@@ -122,10 +141,23 @@ static void wake_waiters(struct volume *v)
     }
 }
 
+static void maybe_quiesced(struct volume *v)
+{
+    if (v->frozen && v->on_quiesced && !v->active && !v->waiting) {
+        void (*cb)(void *) = v->on_quiesced;
+        v->on_quiesced = NULL;
+        cb(v->quiesced_ctx);
+    }
+}
+
 static void complete(struct vol_io *vio, int error)
 {
     struct volume *v = vio->vol;
     release_bounce(vio);
+    if (vio->cow_buf) {
+        bufpool_put(v->pool, vio->cow_buf, vio->cow_hi - vio->cow_lo);
+        vio->cow_buf = NULL;
+    }
     vio->error = error;
     if (error)
         atomic_fetch_add(&v->stats.errors, 1);
@@ -143,6 +175,7 @@ static void complete(struct vol_io *vio, int error)
     unlink_active(v, vio);
     vio->done(vio);
     wake_waiters(v);
+    maybe_quiesced(v);
 }
 
 static bool needs_bounce(const struct vol_io *vio)
@@ -207,6 +240,104 @@ static void rmw_next(struct vol_io *vio)
     write_bounce(vio);
 }
 
+static void issue_write_class(struct vol_io *vio);
+
+/* ---- snapshots: copy-before-write into the newest snapshot, changed-block tracking ---- */
+
+static bool cbt_active(const struct volume *v)
+{
+    /* Only once a snapshot was ever taken: before that, the first snapshot counts as all
+     * changed (store/snapshot.c), so tracking earlier writes would buy nothing. */
+    return v->snaps && (v->snaps->newest || v->snaps->cbt_prev_seq);
+}
+
+static void cow_next(struct vol_io *vio);
+
+static void bitmaps_durable(struct vol_io *vio, int err)
+{
+    if (err && !vio->wait_err)
+        vio->wait_err = err;
+    if (--vio->waits)
+        return;
+    if (vio->wait_err)
+        complete(vio, vio->wait_err);
+    else
+        issue_write_class(vio);
+}
+
+static void cow_durable(struct bitmap_waiter *w, int err)
+{
+    bitmaps_durable(container_of(w, struct vol_io, cow_wait), err);
+}
+
+static void cbt_durable(struct bitmap_waiter *w, int err)
+{
+    bitmaps_durable(container_of(w, struct vol_io, cbt_wait), err);
+}
+
+#define COW_RUN_MAX ((uint64_t)1 << 20)
+
+/* Copies, one run at a time, the units of the request's range that the newest snapshot does
+ * not hold yet; then waits until the snapshot's map and the CBT say so durably; then issues the
+ * request. The request holds whole units (excl_lo..hi), so no other write races the copy. */
+static void cow_next(struct vol_io *vio)
+{
+    struct volume *v = vio->vol;
+    struct snapshot *n = v->snaps->newest;
+    uint64_t end = vio->off + vio->len, size = vol_size(v);
+    if (end > size)
+        end = size;
+    if (n) {
+        uint64_t lo = vio->cursor;
+        while (lo < end && bitmap_test(&n->cow, lo >> SNAP_COW_SHIFT))
+            lo += SNAP_COW_BYTES;
+        if (lo < end) {
+            uint64_t hi = lo + SNAP_COW_BYTES;
+            while (hi < end && hi - lo < COW_RUN_MAX && !bitmap_test(&n->cow, hi >> SNAP_COW_SHIFT))
+                hi += SNAP_COW_BYTES;
+            if (hi > size)
+                hi = size;
+            vio->cow_lo = lo;
+            vio->cow_hi = hi;
+            vio->cow_buf = bufpool_get(v->pool, hi - lo);
+            if (!vio->cow_buf) {
+                complete(vio, ENOMEM);
+                return;
+            }
+            vio->step = ST_COW_READ;
+            submit_io_fd(vio, v->rep->data_fd, IO_READ, vio->cow_buf, lo, hi - lo, 0);
+            return;
+        }
+    }
+    vio->waits = 1;
+    vio->wait_err = 0;
+    vio->cow_wait.cb = cow_durable;
+    vio->cbt_wait.cb = cbt_durable;
+    if (n && !bitmap_mark(&n->cow, vio->off, vio->len, &vio->cow_wait))
+        vio->waits++;
+    if (!bitmap_mark(&v->snaps->cbt, vio->off, vio->len, &vio->cbt_wait))
+        vio->waits++;
+    bitmaps_durable(vio, 0);
+}
+
+static void cow_step_done(struct vol_io *vio)
+{
+    struct volume *v = vio->vol;
+    struct snapshot *n = v->snaps->newest;
+    if (vio->step == ST_COW_READ) {
+        /* FUA: the copy is durable before the map that points at it can be */
+        vio->step = ST_COW_WRITE;
+        submit_io_fd(vio, n->cow_fd, IO_WRITE, vio->cow_buf, vio->cow_lo, vio->cow_hi - vio->cow_lo,
+                     IO_F_FUA);
+        return;
+    }
+    bitmap_mark(&n->cow, vio->cow_lo, vio->cow_hi - vio->cow_lo, NULL);
+    bufpool_put(v->pool, vio->cow_buf, vio->cow_hi - vio->cow_lo);
+    vio->cow_buf = NULL;
+    vio->cursor = vio->cow_hi;
+    cow_next(vio);
+}
+
 static void start_write_class(struct vol_io *vio)
 {
     struct volume *v = vio->vol;
@@ -214,6 +345,17 @@ static void start_write_class(struct vol_io *vio)
     v->active = vio;
     if (vio->on_start)
         vio->on_start(vio);
+    if (vio->op != VOL_LOCKED_READ && vio->len && cbt_active(v)) {
+        vio->cursor = align_down(vio->off, SNAP_COW_BYTES);
+        cow_next(vio);
+        return;
+    }
+    issue_write_class(vio);
+}
+
+static void issue_write_class(struct vol_io *vio)
+{
+    struct volume *v = vio->vol;
     switch (vio->op) {
     case VOL_LOCKED_READ:
         if (needs_bounce(vio)) {
@@ -273,6 +415,10 @@ static void io_done(struct io_req *io)
         return;
     }
     switch (vio->step) {
+    case ST_COW_READ:
+    case ST_COW_WRITE:
+        cow_step_done(vio);
+        break;
     case ST_READ:
     case ST_WRITE:
     case ST_SYNC:
@@ -303,7 +449,13 @@ void vol_local_submit(struct volume *v, struct vol_io *vio)
     vio->vol = v;
     vio->error = 0;
     vio->bounce = NULL;
+    vio->cow_buf = NULL;
     vio->next = NULL;
+    if (v->frozen && is_write_class(vio->op)) {
+        *v->frozen_tail = vio;
+        v->frozen_tail = &vio->next;
+        return;
+    }
     v->inflight++;
     switch (vio->op) {
     case VOL_READ:
@@ -338,8 +490,14 @@ void vol_local_submit(struct volume *v, struct vol_io *vio)
         vio->lock_lo = align_down(vio->off, b);
         vio->lock_hi = align_up(vio->off + vio->len, b);
     }
-    if (blocked_by(v->active, NULL, vio->lock_lo, vio->lock_hi) ||
-        blocked_by(v->waiting, NULL, vio->lock_lo, vio->lock_hi)) {
+    vio->excl_lo = vio->lock_lo;
+    vio->excl_hi = vio->lock_hi;
+    if (v->snaps && v->snaps->newest) {
+        vio->excl_lo = align_down(vio->lock_lo, SNAP_COW_BYTES);
+        vio->excl_hi = align_up(vio->lock_hi, SNAP_COW_BYTES);
+    }
+    if (blocked_by(v->active, NULL, vio->excl_lo, vio->excl_hi) ||
+        blocked_by(v->waiting, NULL, vio->excl_lo, vio->excl_hi)) {
         *v->waiting_tail = vio;
         v->waiting_tail = &vio->next;
         return;
@@ -353,4 +511,26 @@ void vol_submit(struct volume *v, struct vol_io *vio)
         repl_submit(v->repl, vio);
     else
         vol_local_submit(v, vio);
+}
+
+void vol_freeze(struct volume *v, void (*quiesced)(void *ctx), void *ctx)
+{
+    v->frozen = true;
+    v->on_quiesced = quiesced;
+    v->quiesced_ctx = ctx;
+    maybe_quiesced(v);
+}
+
+void vol_thaw(struct volume *v)
+{
+    struct vol_io *list = v->frozen_head;
+    v->frozen = false;
+    v->on_quiesced = NULL;
+    v->frozen_head = NULL;
+    v->frozen_tail = &v->frozen_head;
+    while (list) {
+        struct vol_io *next = list->next;
+        vol_local_submit(v, list);
+        list = next;
+    }
 }

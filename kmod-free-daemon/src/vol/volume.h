@@ -19,6 +19,7 @@
 #define TANDEM_VOL_VOLUME_H
 
 #include "io/io_engine.h"
+#include "repl/bitmap.h"
 #include "store/replica.h"
 #include "util/bufpool.h"
 
@@ -53,12 +54,20 @@ struct vol_io {
     /* private to the volume */
     struct volume *vol;
     struct vol_io *next;
-    uint64_t lock_lo, lock_hi; /* aligned range held against overlapping writes */
+    uint64_t lock_lo, lock_hi; /* aligned range of the request (bounce buffers) */
+    uint64_t excl_lo, excl_hi; /* range held against overlapping writes: lock_lo..hi, widened to
+                                  whole copy-before-write units while a snapshot exists */
     int step;
     void *bounce;
     size_t bounce_len;
     uint64_t cursor;
     struct io_req io;
+    /* copy-before-write and changed-block tracking (snapshots) */
+    void *cow_buf;
+    uint64_t cow_lo, cow_hi;
+    struct bitmap_waiter cow_wait, cbt_wait;
+    unsigned waits;
+    int wait_err;
 };
 
 struct vol_stats {
@@ -68,6 +77,7 @@ struct vol_stats {
 };
 
 struct rvol;
+struct snapset;
 
 struct volume {
     struct replica *rep;
@@ -79,6 +89,12 @@ struct volume {
     struct vol_io **waiting_tail;
     unsigned inflight; /* all requests in flight, for drain on close */
     struct vol_stats stats;
+    struct snapset *snaps; /* store/snapshot.h, or NULL */
+    /* vol_freeze(): write-class requests submitted meanwhile wait here, in order */
+    bool frozen;
+    struct vol_io *frozen_head, **frozen_tail;
+    void (*on_quiesced)(void *ctx);
+    void *quiesced_ctx;
 };
 
 /* Binds a replica to the reactor's engine and pool. Never fails. */
@@ -87,6 +103,12 @@ void vol_init(struct volume *v, struct replica *rep, struct io_engine *eng, stru
 void vol_submit(struct volume *v, struct vol_io *vio);
 /* This node's copy only (what replication itself calls). */
 void vol_local_submit(struct volume *v, struct vol_io *vio);
+/* Holds back every write-class request submitted from now on (reads and flushes go on) and
+ * calls quiesced(ctx) once those submitted before have completed, at once if there are none.
+ * The volume then stands at one write boundary, which is where a snapshot is cut. Reactor. */
+void vol_freeze(struct volume *v, void (*quiesced)(void *ctx), void *ctx);
+/* Lets the held requests go, in their submission order. */
+void vol_thaw(struct volume *v);
 static inline uint64_t vol_size(const struct volume *v)
 {
     return v->rep->sb.size;
