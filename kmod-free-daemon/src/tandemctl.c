@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define EXIT_REFUSED     1
@@ -33,6 +34,10 @@ static void usage(FILE *f)
                "  volume verify NAME       (on the primary; exit 1 if replicas differ)\n"
                "  volume resolve NAME --discard-local   (on the split-brain victim)\n"
                "  node status\n"
+               "  snapshot create|delete VOL SNAP | list VOL\n"
+               "  snapshot ship VOL SNAP --to s3://BUCKET/PREFIX|file:///DIR [--full] [--wait]\n"
+               "         [--endpoint URL] [--region REGION] [--encrypt-key-file FILE]\n"
+               "  snapshot export VOL SNAP --to /PATH [--wait]\n"
                "--control defaults to $TANDEM_CONTROL.\n");
 }
 
@@ -319,11 +324,254 @@ static int backup_main(int argc, char **argv)
     return backup_cli_main(argc, argv);
 }
 
+/* ---- snapshot commands ---- */
+
+/* call() that also frees the request. */
+static struct json_object *call_put(struct json_object *req, int *exit_code)
+{
+    struct json_object *resp = call(req, exit_code);
+    json_object_put(req);
+    return resp;
+}
+
+static bool resp_ok(struct json_object *resp)
+{
+    struct json_object *okv;
+    return json_object_object_get_ex(resp, "ok", &okv) && json_object_get_boolean(okv);
+}
+
+static struct json_object *snap_request(const char *op, const char *vol, const char *snap)
+{
+    struct json_object *o = request(op, snap);
+    json_object_object_add(o, "volume", json_object_new_string(vol));
+    return o;
+}
+
+static void print_snapshots(struct json_object *arr)
+{
+    printf("%-24s %6s %-20s %10s %10s  %s\n", "NAME", "SEQ", "CREATED", "SIZE", "COW", "LAST SHIP");
+    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        struct json_object *o = json_object_array_get_idx(arr, i), *job, *last;
+        char size[32], cow[32], when[32], ship[256] = "-";
+        size_format(ju64(o, "size"), size, sizeof(size));
+        size_format(ju64(o, "cow_bytes"), cow, sizeof(cow));
+        time_t t = (time_t)ju64(o, "created");
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", gmtime(&t));
+        if (json_object_object_get_ex(o, "job", &job))
+            snprintf(ship, sizeof(ship), "%s %s %s%s%s", jstr(job, "kind"), jstr(job, "state"),
+                     jstr(job, "to"), *jstr(job, "error") ? ": " : "", jstr(job, "error"));
+        else if (json_object_object_get_ex(o, "last_ship", &last))
+            snprintf(ship, sizeof(ship), "%s %s", jstr(last, "state"), jstr(last, "to"));
+        printf("%-24s %6llu %-20s %10s %10s  %s\n", jstr(o, "name"),
+               (unsigned long long)ju64(o, "seq"), when, size, cow, ship);
+    }
+}
+
+/* Polls snapshot.list until the snapshot's job ends; a progress bar when stderr is a terminal. */
+static int wait_job(const char *vol, const char *snap)
+{
+    bool tty = isatty(2);
+    struct timeval t0, now;
+    gettimeofday(&t0, NULL);
+    for (;;) {
+        int code = 0;
+        struct json_object *resp = call_put(snap_request("snapshot.list", vol, NULL), &code);
+        if (!resp)
+            return code;
+        if (!resp_ok(resp)) {
+            fprintf(stderr, "tandemctl: %s\n", jstr(resp, "error"));
+            json_object_put(resp);
+            return EXIT_REFUSED;
+        }
+        struct json_object *arr, *job = NULL;
+        json_object_object_get_ex(resp, "snapshots", &arr);
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+            struct json_object *o = json_object_array_get_idx(arr, i);
+            if (strcmp(jstr(o, "name"), snap) == 0)
+                json_object_object_get_ex(o, "job", &job);
+        }
+        if (!job) {
+            fprintf(stderr, "tandemctl: no job for snapshot %s\n", snap);
+            json_object_put(resp);
+            return EXIT_REFUSED;
+        }
+        const char *state = jstr(job, "state");
+        uint64_t total = ju64(job, "bytes_total"), done = ju64(job, "bytes_read");
+        uint64_t up = ju64(job, "bytes_uploaded");
+        gettimeofday(&now, NULL);
+        double secs = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_usec - t0.tv_usec) / 1e6;
+        if (tty && strcmp(state, "running") == 0) {
+            int pct = total ? (int)(done * 100 / total) : 0, w = pct * 30 / 100;
+            fprintf(stderr, "\r[%.*s%*s] %3d%%  read %llu MiB of %llu MiB, stored %llu MiB  ", w,
+                    "##############################", 30 - w, "", pct,
+                    (unsigned long long)(done >> 20), (unsigned long long)(total >> 20),
+                    (unsigned long long)(up >> 20));
+        }
+        if (strcmp(state, "running") != 0) {
+            if (tty)
+                fprintf(stderr, "\r%90s\r", "");
+            int rc = 0;
+            if (want_json) {
+                printf("%s\n", json_object_to_json_string_ext(job, JSON_C_TO_STRING_PRETTY));
+            } else if (strcmp(state, "done") == 0) {
+                printf("%s of %s/%s %s: read %llu bytes, stored %llu bytes (%llu new chunks, "
+                       "%llu reused, %llu objects) in %.1f s\n",
+                       jstr(job, "kind"), vol, snap, "done", (unsigned long long)done,
+                       (unsigned long long)up, (unsigned long long)ju64(job, "chunks_new"),
+                       (unsigned long long)ju64(job, "chunks_reused"),
+                       (unsigned long long)ju64(job, "objects_written"), secs);
+            }
+            if (strcmp(state, "done") != 0) {
+                fprintf(stderr, "tandemctl: %s of %s/%s %s: %s\n", jstr(job, "kind"), vol, snap,
+                        state, jstr(job, "error"));
+                rc = EXIT_REFUSED;
+            }
+            json_object_put(resp);
+            return rc;
+        }
+        json_object_put(resp);
+        usleep(tty ? 200000 : 100000);
+    }
+}
+
+/* argv: the words after "snapshot". Options of its own; --control/--json were taken already. */
+static int snapshot_cli(int argc, char **argv)
+{
+    const char *pos[4], *to = NULL, *endpoint = NULL, *region = NULL, *key_file = NULL;
+    int npos = 0;
+    bool full = false, wait = false;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--to") == 0 && i + 1 < argc)
+            to = argv[++i];
+        else if (strcmp(a, "--endpoint") == 0 && i + 1 < argc)
+            endpoint = argv[++i];
+        else if (strcmp(a, "--region") == 0 && i + 1 < argc)
+            region = argv[++i];
+        else if (strcmp(a, "--encrypt-key-file") == 0 && i + 1 < argc)
+            key_file = argv[++i];
+        else if (strcmp(a, "--full") == 0)
+            full = true;
+        else if (strcmp(a, "--wait") == 0)
+            wait = true;
+        else if (strcmp(a, "--json") == 0)
+            want_json = true;
+        else if (a[0] == '-')
+            return die_usage("snapshot: unknown option or missing value");
+        else if (npos < 4)
+            pos[npos++] = a;
+        else
+            return die_usage("snapshot: too many arguments");
+    }
+    if (npos < 2)
+        return die_usage("snapshot: expected a command and a volume");
+    const char *verb = pos[0], *vol = pos[1], *snap = npos > 2 ? pos[2] : NULL;
+    if (strcmp(verb, "list") == 0 && npos == 2) {
+        int code = 0;
+        struct json_object *resp = call_put(snap_request("snapshot.list", vol, NULL), &code);
+        if (!resp)
+            return code;
+        if (!resp_ok(resp)) {
+            fprintf(stderr, "tandemctl: %s\n", jstr(resp, "error"));
+            json_object_put(resp);
+            return EXIT_REFUSED;
+        }
+        struct json_object *arr;
+        json_object_object_get_ex(resp, "snapshots", &arr);
+        if (want_json)
+            printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
+        else
+            print_snapshots(arr);
+        json_object_put(resp);
+        return 0;
+    }
+    if (npos != 3)
+        return die_usage("snapshot: expected VOL SNAP");
+    if (strcmp(verb, "create") == 0 || strcmp(verb, "delete") == 0) {
+        bool create = strcmp(verb, "create") == 0;
+        int code = 0;
+        struct json_object *resp =
+            call_put(snap_request(create ? "snapshot.create" : "snapshot.delete", vol, snap), &code);
+        if (!resp)
+            return code;
+        int rc = 0;
+        if (!resp_ok(resp)) {
+            fprintf(stderr, "tandemctl: %s\n", jstr(resp, "error"));
+            rc = EXIT_REFUSED;
+        } else if (want_json) {
+            printf("%s\n", json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PRETTY));
+        } else if (create) {
+            struct json_object *o, *reps;
+            json_object_object_get_ex(resp, "snapshot", &o);
+            printf("snapshot %s of %s taken (seq %llu)\n", snap, vol,
+                   (unsigned long long)ju64(o, "seq"));
+            if (json_object_object_get_ex(o, "replicas", &reps))
+                for (size_t i = 0; i < json_object_array_length(reps); i++) {
+                    struct json_object *r = json_object_array_get_idx(reps, i);
+                    printf("  %-12s %s%s%s\n", jstr(r, "node"), jstr(r, "state"),
+                           *jstr(r, "reason") ? ": " : "", jstr(r, "reason"));
+                }
+        } else {
+            printf("snapshot %s of %s deleted\n", snap, vol);
+        }
+        json_object_put(resp);
+        return rc;
+    }
+    if (strcmp(verb, "ship") == 0 || strcmp(verb, "export") == 0) {
+        bool ship = strcmp(verb, "ship") == 0;
+        if (!to)
+            return die_usage(ship ? "snapshot ship needs --to s3://BUCKET/PREFIX or file:///DIR"
+                                  : "snapshot export needs --to /PATH");
+        struct json_object *req = snap_request(ship ? "snapshot.ship" : "snapshot.export", vol, snap);
+        json_object_object_add(req, ship ? "to" : "path", json_object_new_string(to));
+        if (full)
+            json_object_object_add(req, "full", json_object_new_boolean(1));
+        if (endpoint)
+            json_object_object_add(req, "endpoint", json_object_new_string(endpoint));
+        if (region)
+            json_object_object_add(req, "region", json_object_new_string(region));
+        if (key_file)
+            json_object_object_add(req, "encrypt_key_file", json_object_new_string(key_file));
+        int code = 0;
+        struct json_object *resp = call_put(req, &code);
+        if (!resp)
+            return code;
+        if (!resp_ok(resp)) {
+            fprintf(stderr, "tandemctl: %s\n", jstr(resp, "error"));
+            json_object_put(resp);
+            return EXIT_REFUSED;
+        }
+        json_object_put(resp);
+        if (wait)
+            return wait_job(vol, snap);
+        if (!want_json)
+            printf("%s of %s/%s started; see tandemctl snapshot list %s\n", verb, vol, snap, vol);
+        return 0;
+    }
+    return die_usage("snapshot: unknown command");
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "backup") == 0)
         return backup_main(argc - 1, argv + 1);
     control_path = getenv("TANDEM_CONTROL");
+    /* "snapshot ..." has options of its own: hand it everything after the word. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--control") == 0 && i + 1 < argc) {
+            control_path = argv[++i];
+        } else if (strncmp(argv[i], "--control=", 10) == 0) {
+            control_path = argv[i] + 10;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            want_json = true;
+        } else if (strcmp(argv[i], "snapshot") == 0) {
+            if (!control_path || !*control_path)
+                return die_usage("no control socket: pass --control PATH or set TANDEM_CONTROL");
+            return snapshot_cli(argc - i - 1, argv + i + 1);
+        } else {
+            break;
+        }
+    }
     const char *pos[8];
     int npos = 0;
     const char *size_arg = NULL, *no_quorum = NULL;

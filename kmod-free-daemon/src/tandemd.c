@@ -367,7 +367,8 @@ int main(int argc, char **argv)
                                  .cache = o.cache == CACHE_NONE ? "none" : "writeback",
                                  .nbd_address = nbd_path,
                                  .version = TANDEM_VERSION,
-                                 .repl = repl};
+                                 .repl = repl,
+                                 .rq = &rq};
     struct ctl_server ctl;
     if (ctl_server_start(&ctl, control_path, &d.reg, &info, err, sizeof(err)) < 0) {
         fprintf(stderr, "tandemd: %s\n", err);

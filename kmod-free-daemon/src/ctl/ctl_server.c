@@ -2,6 +2,7 @@
  * own is the simple and right tool here: requests are rare and sequential, and a poll() on the
  * listening socket plus a stop pipe is all the event handling it needs. */
 #include "ctl/ctl_server.h"
+#include "ctl/snap_ctl.h"
 
 #include "util/log.h"
 
@@ -153,6 +154,7 @@ void ctl_server_stop(struct ctl_server *s)
     ssize_t w = write(s->stop_pipe[1], "x", 1);
     (void)w;
     pthread_join(s->thread, NULL);
+    snap_jobs_stop();
     close(s->fd);
     close(s->stop_pipe[0]);
     close(s->stop_pipe[1]);

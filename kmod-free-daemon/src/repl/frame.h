@@ -37,7 +37,7 @@ enum frame_type {
     FRAME_VERIFY_SUM = 16,
     FRAME_ROLE = 17,
     FRAME_RS_DONE = 18,
-    /* 19: SNAPSHOT (the snapshot barrier, repl/rsnap.c) */
+    FRAME_SNAPSHOT = 19,
     FRAME_READ_REQ = 20,
     FRAME_READ_DATA = 21,
     FRAME_TYPE_MAX = 21,

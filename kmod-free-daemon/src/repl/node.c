@@ -59,7 +59,8 @@ static void peer_events(struct loop *l, struct loop_watch *w, uint32_t events);
 static bool frame_is_json(uint8_t type)
 {
     return type == FRAME_HELLO || type == FRAME_CREATE || type == FRAME_ATTACH ||
-           type == FRAME_ATTACH_REFUSE || type == FRAME_ROLE || type == FRAME_RS_DONE;
+           type == FRAME_ATTACH_REFUSE || type == FRAME_ROLE || type == FRAME_RS_DONE ||
+           type == FRAME_SNAPSHOT;
 }
 
 static size_t rx_alloc_len(const struct frame *f)

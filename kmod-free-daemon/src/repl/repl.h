@@ -52,6 +52,10 @@ void repl_node_destroy(struct repl_node *n);
  * "volume.status" (replication part). Control thread. Returns a response object. */
 struct json_object *repl_ctl(struct repl_node *n, const char *op, struct json_object *req);
 
+/* Control op "snapshot.create" on a replicated volume: the same write boundary on every in-sync
+ * replica (rsnap.c). Control thread. */
+struct json_object *repl_snapshot_ctl(struct repl_node *n, const char *volume, const char *name);
+
 void repl_submit(struct rvol *rv, struct vol_io *vio);
 /* 0 if this node may serve the volume now, else -1 and a message naming the primary. */
 int repl_may_serve(struct volume *v, char *msg, size_t msglen);

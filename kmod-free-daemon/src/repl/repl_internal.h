@@ -33,7 +33,7 @@ struct tx_item {
 /* PEER_TLS: connected, TLS handshake under way (only with --tls-*); no frame is read yet. */
 enum peer_state { PEER_DOWN, PEER_CONNECTING, PEER_TLS, PEER_HELLO, PEER_UP };
 
-enum ack_kind { ACK_NONE, ACK_RIO, ACK_RESYNC, ACK_CREATE, ACK_VERIFY, ACK_READ };
+enum ack_kind { ACK_NONE, ACK_RIO, ACK_RESYNC, ACK_CREATE, ACK_VERIFY, ACK_READ, ACK_SNAPSHOT };
 
 struct ack_slot {
     enum ack_kind kind;
@@ -296,6 +296,11 @@ void rvol_verify_serve(struct rvol *rv, struct peer *p, const struct frame *f);
 void rvol_verify_status(struct rvol *rv, struct json_object *out);
 uint64_t uuid_to_id(const uint8_t uuid[16]);
 void peer_fail_acks(struct peer *p);
+
+/* rsnap.c: snapshots at one write boundary on every replica */
+void rvol_snapshot_ack(void *job, unsigned member, int err);
+void rvol_snapshot_frame(struct rvol *rv, struct peer *p, const struct frame *f,
+                         struct json_object *o);
 int frame_create_received(struct repl_node *n, struct peer *p, struct json_object *o, char *err,
                           size_t errlen);
 

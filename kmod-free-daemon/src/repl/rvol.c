@@ -728,6 +728,10 @@ void rvol_ack(struct peer *p, const struct frame *f, const void *payload)
         rvol_read_answer(p, ptr, err, f, payload);
         return;
     }
+    if (kind == ACK_SNAPSHOT) {
+        rvol_snapshot_ack(ptr, (unsigned)region, err);
+        return;
+    }
     if (kind == ACK_VERIFY) {
         struct ack_slot a = *s;
         a.kind = ACK_VERIFY;
@@ -778,6 +782,8 @@ void peer_fail_acks(struct peer *p)
         s->kind = ACK_NONE;
         if (kind == ACK_CREATE) {
             create_job_ack(p->node, s->ptr, p, ECONNRESET);
+        } else if (kind == ACK_SNAPSHOT) {
+            rvol_snapshot_ack(s->ptr, (unsigned)s->region, ECONNRESET);
         } else if (kind == ACK_VERIFY) {
             rvol_verify_answer(s->ptr, p, s, ECONNRESET, NULL, 0);
         } else if (kind == ACK_READ) {
@@ -1060,6 +1066,9 @@ void rvol_frame(struct rvol *rv, struct peer *p, const struct frame *f, void *pa
                            : ROLE_SECONDARY;
         if (json_object_object_get_ex(o, "disk", &v))
             disk_state_parse(json_object_get_string(v), &l->peer_disk);
+        break;
+    case FRAME_SNAPSHOT:
+        rvol_snapshot_frame(rv, p, f, o);
         break;
     case FRAME_RS_DONE:
         /* the primary says: you hold everything of generation `current` */

@@ -198,7 +198,8 @@ int snapset_open(struct snapset *s, const char *replica_dir, uint64_t size, bool
     }
     closedir(d);
     if (rc == 0) {
-        qsort(list, n, sizeof(*list), by_seq);
+        if (n)
+            qsort(list, n, sizeof(*list), by_seq);
         for (unsigned i = 0; i < n; i++) {
             list[i]->older = i ? list[i - 1] : NULL;
             list[i]->newer = i + 1 < n ? list[i + 1] : NULL;
