@@ -31,6 +31,7 @@ static void usage(FILE *f)
                "         [--replica NODE@HOST:PORT ...] [--on-no-quorum suspend|io-error]\n"
                "  volume promote NAME [--force [--no-quorum]] | demote NAME\n"
                "  volume list | status NAME | delete NAME\n"
+               "  volume expand NAME --size SIZE     (grow online, on the primary)\n"
                "  volume verify NAME       (on the primary; exit 1 if replicas differ)\n"
                "  volume resolve NAME --discard-local   (on the split-brain victim)\n"
                "  node status\n"
@@ -43,8 +44,8 @@ static void usage(FILE *f)
 
 static int die_usage(const char *msg)
 {
-    fprintf(stderr, "tandemctl: %s\n", msg);
-    usage(stderr);
+    /* one line and a pointer, not the whole usage: errors stay readable in scripts' logs */
+    fprintf(stderr, "tandemctl: %s (tandemctl --help lists the commands)\n", msg);
     return EXIT_USAGE;
 }
 
@@ -634,10 +635,12 @@ int main(int argc, char **argv)
     if (npos != 3)
         return die_usage("expected: volume create|status|delete NAME");
     const char *name = pos[2];
-    if (strcmp(verb, "create") == 0) {
+    if (strcmp(verb, "create") == 0 || strcmp(verb, "expand") == 0) {
+        bool create = strcmp(verb, "create") == 0;
         uint64_t size;
         if (!size_arg)
-            return die_usage("volume create needs --size SIZE");
+            return die_usage(create ? "volume create needs --size SIZE"
+                                    : "volume expand needs --size SIZE");
         if (size_parse(size_arg, &size) < 0 || size == 0) {
             fprintf(stderr,
                     "tandemctl: invalid size \"%s\": use an integer with an optional "
@@ -649,8 +652,14 @@ int main(int argc, char **argv)
             fprintf(stderr, "tandemctl: size %s is too large\n", size_arg);
             return EXIT_USAGE;
         }
-        struct json_object *req = request("volume.create", name);
+        struct json_object *req = request(create ? "volume.create" : "volume.expand", name);
         json_object_object_add(req, "size", json_object_new_int64((int64_t)size));
+        if (!create) {
+            int rc = run(req, "expand");
+            if (rc == 0 && !want_json)
+                printf("volume %s is now %s\n", name, size_arg);
+            return rc;
+        }
         if (nrep) {
             struct json_object *arr = json_object_new_array();
             for (int k = 0; k < nrep; k++)

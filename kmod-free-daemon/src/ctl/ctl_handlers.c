@@ -2,6 +2,7 @@
  * carries a machine-readable code next to the human message, so scripts and tandem-csi can map
  * errors (not_found -> NOT_FOUND, exists -> ALREADY_EXISTS) without parsing sentences. */
 #include "ctl/ctl_server.h"
+#include "ctl/expand_ctl.h"
 #include "ctl/snap_ctl.h"
 
 #include "util/json_reply.h"
@@ -146,6 +147,8 @@ struct json_object *ctl_handle(struct registry *reg, const struct ctl_node_info 
     }
     if (strcmp(op, "node.status") == 0)
         return node_status(reg, info);
+    if (strcmp(op, "volume.expand") == 0)
+        return expand_ctl(reg, info, req);
     if (strncmp(op, "snapshot.", 9) == 0)
         return snap_ctl(reg, info, op, req);
     char msg[160];

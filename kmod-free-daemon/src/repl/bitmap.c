@@ -84,6 +84,8 @@ void bitmap_close(struct bitmap *b)
     b->fd = -1;
     free(b->bits);
     free(b->shadow);
+    free(b->retired);
+    b->retired = NULL;
     if (b->req)
         free((struct commit_req *)b->req);
     b->bits = b->shadow = NULL;
@@ -98,7 +100,7 @@ static void commit_done(struct io_req *io)
     struct bitmap *b = cr->b;
     int err = io->result < 0 ? (int)-io->result : 0;
     if (io->op == IO_WRITE && !err) {
-        if ((size_t)io->result != b->bytes)
+        if ((uint64_t)io->result != io->len)
             err = EIO;
         else {
             io->op = IO_FSYNC;
@@ -107,6 +109,8 @@ static void commit_done(struct io_req *io)
         }
     }
     b->committing = false;
+    free(b->retired);
+    b->retired = NULL;
     struct bitmap_waiter *w = b->in_commit;
     b->in_commit = NULL;
     while (w) {
@@ -204,4 +208,36 @@ uint64_t bitmap_next(const struct bitmap *b, uint64_t from)
             return r;
     }
     return UINT64_MAX;
+}
+
+int bitmap_grow(struct bitmap *b, uint64_t volume_bytes)
+{
+    uint64_t n = (volume_bytes + (1ull << b->shift) - 1) >> b->shift;
+    size_t bytes = (size_t)((n + 7) / 8);
+    if (bytes <= b->bytes) {
+        b->n_regions = n > b->n_regions ? n : b->n_regions;
+        return 0;
+    }
+    uint8_t *bits = calloc(1, bytes), *shadow = calloc(1, bytes);
+    if (!bits || !shadow) {
+        free(bits);
+        free(shadow);
+        errno = ENOMEM;
+        return -1;
+    }
+    memcpy(bits, b->bits, b->bytes);
+    /* Readers on other threads (bitmap_test_shared) only ever look at maps that do not grow:
+     * snapshots keep their size; the CBT and replication maps are the reactor's alone. */
+    free(b->bits);
+    b->bits = bits;
+    if (b->committing) {
+        free(b->retired);
+        b->retired = b->shadow; /* the kernel may still be reading it */
+    } else {
+        free(b->shadow);
+    }
+    b->shadow = shadow;
+    b->bytes = bytes;
+    b->n_regions = n;
+    return 0;
 }

@@ -37,7 +37,8 @@ struct bitmap_waiter {
 struct bitmap {
     int fd;
     struct io_engine *eng;
-    uint8_t *shadow; /* the state a commit in flight writes */
+    uint8_t *shadow;  /* the state a commit in flight writes */
+    uint8_t *retired; /* a shadow replaced by bitmap_grow while its commit was in flight */
     bool committing, want_commit;
     struct bitmap_waiter *waiting, *in_commit;
     struct io_req *req;
@@ -52,6 +53,9 @@ int bitmap_open(struct bitmap *b, const char *path, uint64_t volume_bytes, struc
 /* As bitmap_open, with regions of 1 << shift bytes. */
 int bitmap_open_shift(struct bitmap *b, const char *path, uint64_t volume_bytes, unsigned shift,
                       struct io_engine *eng);
+/* Covers a volume grown to volume_bytes (new regions clear). Memory only; the next commit writes
+ * the larger map. 0 or -1 with ENOMEM. */
+int bitmap_grow(struct bitmap *b, uint64_t volume_bytes);
 /* Writes the whole map and fdatasyncs, blocking: for a bitmap no commit machinery is using
  * (one the reactor does not mark). 0 or -1 with errno. */
 int bitmap_save_sync(struct bitmap *b);

@@ -40,7 +40,8 @@ enum frame_type {
     FRAME_SNAPSHOT = 19,
     FRAME_READ_REQ = 20,
     FRAME_READ_DATA = 21,
-    FRAME_TYPE_MAX = 21,
+    FRAME_EXPAND = 22,
+    FRAME_TYPE_MAX = 22,
 };
 
 #define FRAME_F_FUA     1u

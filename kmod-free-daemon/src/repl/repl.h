@@ -56,6 +56,10 @@ struct json_object *repl_ctl(struct repl_node *n, const char *op, struct json_ob
  * replica (rsnap.c). Control thread. */
 struct json_object *repl_snapshot_ctl(struct repl_node *n, const char *volume, const char *name);
 
+/* Control op "volume.expand" on a replicated volume (rexpand.c): grows this replica and tells
+ * every peer; a peer that misses it grows when it next attaches. Control thread. */
+struct json_object *repl_expand_ctl(struct repl_node *n, const char *volume, uint64_t size);
+
 void repl_submit(struct rvol *rv, struct vol_io *vio);
 /* 0 if this node may serve the volume now, else -1 and a message naming the primary. */
 int repl_may_serve(struct volume *v, char *msg, size_t msglen);

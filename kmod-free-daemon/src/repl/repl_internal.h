@@ -33,7 +33,16 @@ struct tx_item {
 /* PEER_TLS: connected, TLS handshake under way (only with --tls-*); no frame is read yet. */
 enum peer_state { PEER_DOWN, PEER_CONNECTING, PEER_TLS, PEER_HELLO, PEER_UP };
 
-enum ack_kind { ACK_NONE, ACK_RIO, ACK_RESYNC, ACK_CREATE, ACK_VERIFY, ACK_READ, ACK_SNAPSHOT };
+enum ack_kind {
+    ACK_NONE,
+    ACK_RIO,
+    ACK_RESYNC,
+    ACK_CREATE,
+    ACK_VERIFY,
+    ACK_READ,
+    ACK_SNAPSHOT,
+    ACK_EXPAND
+};
 
 struct ack_slot {
     enum ack_kind kind;
@@ -296,6 +305,12 @@ void rvol_verify_serve(struct rvol *rv, struct peer *p, const struct frame *f);
 void rvol_verify_status(struct rvol *rv, struct json_object *out);
 uint64_t uuid_to_id(const uint8_t uuid[16]);
 void peer_fail_acks(struct peer *p);
+
+/* rexpand.c: growing a replicated volume */
+int rvol_grow(struct rvol *rv, uint64_t size, char *err, size_t errlen);
+void rvol_expand_ack(void *job, unsigned member, int err);
+void rvol_expand_frame(struct rvol *rv, struct peer *p, const struct frame *f,
+                       struct json_object *o);
 
 /* rsnap.c: snapshots at one write boundary on every replica */
 void rvol_snapshot_ack(void *job, unsigned member, int err);

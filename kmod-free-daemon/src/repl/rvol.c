@@ -330,6 +330,15 @@ static void on_attach(struct rvol *rv, struct peer *p, struct member_link *l, st
                            strcmp(json_object_get_string(v), "primary") == 0
                        ? ROLE_PRIMARY
                        : ROLE_SECONDARY;
+    uint64_t psize = json_object_object_get_ex(o, "size", &v) ? json_object_get_uint64(v) : 0;
+    if (l->peer_role == ROLE_PRIMARY && rv->meta.role != ROLE_PRIMARY &&
+        psize > rv->vol->rep->sb.size) {
+        /* the primary grew while we were away (rexpand.c) */
+        char gerr[512];
+        if (rvol_grow(rv, psize, gerr, sizeof(gerr)) < 0)
+            log_error("repl", "volume %s: cannot grow to the primary's %llu bytes: %s",
+                      rv->entry->name, (unsigned long long)psize, gerr);
+    }
     if (json_object_object_get_ex(o, "disk", &v))
         disk_state_parse(json_object_get_string(v), &l->peer_disk);
     uint64_t rc = json_get_hex_u64(o, "current"), rh0 = json_get_hex_u64(o, "history0"),
@@ -732,6 +741,10 @@ void rvol_ack(struct peer *p, const struct frame *f, const void *payload)
         rvol_snapshot_ack(ptr, (unsigned)region, err);
         return;
     }
+    if (kind == ACK_EXPAND) {
+        rvol_expand_ack(ptr, (unsigned)region, err);
+        return;
+    }
     if (kind == ACK_VERIFY) {
         struct ack_slot a = *s;
         a.kind = ACK_VERIFY;
@@ -784,6 +797,8 @@ void peer_fail_acks(struct peer *p)
             create_job_ack(p->node, s->ptr, p, ECONNRESET);
         } else if (kind == ACK_SNAPSHOT) {
             rvol_snapshot_ack(s->ptr, (unsigned)s->region, ECONNRESET);
+        } else if (kind == ACK_EXPAND) {
+            rvol_expand_ack(s->ptr, (unsigned)s->region, ECONNRESET);
         } else if (kind == ACK_VERIFY) {
             rvol_verify_answer(s->ptr, p, s, ECONNRESET, NULL, 0);
         } else if (kind == ACK_READ) {
@@ -1069,6 +1084,9 @@ void rvol_frame(struct rvol *rv, struct peer *p, const struct frame *f, void *pa
         break;
     case FRAME_SNAPSHOT:
         rvol_snapshot_frame(rv, p, f, o);
+        break;
+    case FRAME_EXPAND:
+        rvol_expand_frame(rv, p, f, o);
         break;
     case FRAME_RS_DONE:
         /* the primary says: you hold everything of generation `current` */

@@ -236,3 +236,31 @@ uint64_t replica_allocated_bytes(const struct replica *r)
         return 0;
     return (uint64_t)st.st_blocks * 512;
 }
+
+int replica_grow(struct replica *r, uint64_t new_size, char *err, size_t errlen)
+{
+    if (new_size <= r->sb.size || new_size % r->sb.block_size) {
+        snprintf(err, errlen, "cannot grow from %llu to %llu bytes (larger, in %u-byte blocks)",
+                 (unsigned long long)r->sb.size, (unsigned long long)new_size, r->sb.block_size);
+        errno = EINVAL;
+        return -1;
+    }
+    if (ftruncate(r->data_fd, (off_t)new_size) < 0 || fsync(r->data_fd) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "growing %s/" DATA_FILE ": %s", r->dir, strerror(e));
+        errno = e == EFBIG ? ENOSPC : e;
+        return -1;
+    }
+    struct superblock sb = r->sb;
+    sb.size = new_size;
+    uint8_t buf[SUPERBLOCK_BYTES];
+    superblock_encode(&sb, buf);
+    if (atomic_file_write(r->dir, SB_FILE, buf, sizeof(buf)) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "writing %s/" SB_FILE ": %s", r->dir, strerror(e));
+        errno = e;
+        return -1;
+    }
+    r->sb = sb;
+    return 0;
+}

@@ -42,6 +42,10 @@ int replica_create(const char *dir, const char *name, uint64_t size, uint32_t bl
 int replica_open(const char *dir, enum cache_mode cache, struct replica **out, char *err,
                  size_t errlen);
 void replica_close(struct replica *r);
+/* Grows the volume to new_size (a multiple of the block size, larger than now): the data file
+ * first, then the superblock, replaced atomically, so a crash leaves the old size or the new
+ * one (a data file longer than the superblock says is valid). Blocking. */
+int replica_grow(struct replica *r, uint64_t new_size, char *err, size_t errlen);
 /* Bytes the data file occupies on disk (allocated blocks), for status. */
 uint64_t replica_allocated_bytes(const struct replica *r);
 

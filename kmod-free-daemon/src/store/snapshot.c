@@ -617,3 +617,14 @@ bool snapset_pinned(struct snapset *s)
     pthread_mutex_unlock(&s->lock);
     return any;
 }
+
+int snapset_grow(struct snapset *s, uint64_t new_size)
+{
+    uint64_t old = s->size;
+    if (bitmap_grow(&s->cbt, new_size) < 0)
+        return -1;
+    s->size = new_size;
+    if (new_size > old && (s->newest || s->cbt_prev_seq))
+        bitmap_mark(&s->cbt, old, new_size - old, NULL);
+    return 0;
+}

@@ -99,6 +99,9 @@ int snapset_unlink(struct snapset *s, struct snapshot *snap, char *err, size_t e
 /* Pins snap for reading from another thread (a ship); false if it is being deleted. */
 bool snapshot_pin(struct snapset *s, struct snapshot *snap);
 void snapshot_unpin(struct snapshot *snap);
+/* The volume grew: the CBT covers the new size (the regions beyond the old end count as changed,
+ * so the next incremental reads them). Snapshots keep their size. Reactor. */
+int snapset_grow(struct snapset *s, uint64_t new_size);
 /* Whether any snapshot of the set is pinned. */
 bool snapset_pinned(struct snapset *s);
 

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 enum step {
@@ -284,9 +285,9 @@ static void cow_next(struct vol_io *vio)
 {
     struct volume *v = vio->vol;
     struct snapshot *n = v->snaps->newest;
-    uint64_t end = vio->off + vio->len, size = vol_size(v);
+    uint64_t end = vio->off + vio->len, size = n ? n->size : vol_size(v);
     if (end > size)
-        end = size;
+        end = size; /* beyond a snapshot's end (the volume grew since) there is nothing to keep */
     if (n) {
         uint64_t lo = vio->cursor;
         while (lo < end && bitmap_test(&n->cow, lo >> SNAP_COW_SHIFT))
@@ -313,7 +314,8 @@ static void cow_next(struct vol_io *vio)
     vio->wait_err = 0;
     vio->cow_wait.cb = cow_durable;
     vio->cbt_wait.cb = cbt_durable;
-    if (n && !bitmap_mark(&n->cow, vio->off, vio->len, &vio->cow_wait))
+    if (n && vio->off < n->size &&
+        !bitmap_mark(&n->cow, vio->off, (end > vio->off ? end : vio->off) - vio->off, &vio->cow_wait))
         vio->waits++;
     if (!bitmap_mark(&v->snaps->cbt, vio->off, vio->len, &vio->cbt_wait))
         vio->waits++;
@@ -533,4 +535,15 @@ void vol_thaw(struct volume *v)
         vol_local_submit(v, list);
         list = next;
     }
+}
+
+int vol_grow(struct volume *v, uint64_t new_size, char *err, size_t errlen)
+{
+    if (replica_grow(v->rep, new_size, err, errlen) < 0)
+        return -1;
+    if (v->snaps && snapset_grow(v->snaps, new_size) < 0) {
+        snprintf(err, errlen, "out of memory growing the changed-block map");
+        return -1;
+    }
+    return 0;
 }

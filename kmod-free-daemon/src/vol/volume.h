@@ -109,6 +109,9 @@ void vol_local_submit(struct volume *v, struct vol_io *vio);
 void vol_freeze(struct volume *v, void (*quiesced)(void *ctx), void *ctx);
 /* Lets the held requests go, in their submission order. */
 void vol_thaw(struct volume *v);
+/* Grows the volume (store/replica.h replica_grow) and its snapshot state. Blocking; reactor,
+ * volume frozen or otherwise idle. 0 or -1 with errno and err. */
+int vol_grow(struct volume *v, uint64_t new_size, char *err, size_t errlen);
 static inline uint64_t vol_size(const struct volume *v)
 {
     return v->rep->sb.size;
