@@ -32,9 +32,14 @@ static void settle(struct io_engine *e, struct snapset *s)
     }
 }
 
+/* What a write to region r does to the maps: the CBT marks the region, and the newest
+ * snapshot (if any) gets the region's units copied (vol/volume.c). */
 static void set_region(struct snapset *s, unsigned r)
 {
     s->cbt.bits[r >> 3] |= (uint8_t)(1u << (r & 7));
+    if (s->newest)
+        for (unsigned u = r << 4; u < (r + 1) << 4; u++)
+            s->newest->cow.bits[u >> 3] |= (uint8_t)(1u << (u & 7));
 }
 
 static unsigned bits_to_mask(const uint8_t *bits, uint64_t n)
@@ -50,7 +55,18 @@ static unsigned changed(struct snapset *s, const char *name, uint64_t base, int 
 {
     uint8_t *bits = NULL;
     uint64_t n = 0;
-    *rc = snapset_changed_since(s, snapset_find(s, name), base, &bits, &n);
+    unsigned shift = 0;
+    *rc = snapset_changed_since(s, snapset_find(s, name), base, &bits, &n, &shift);
+    if (*rc == 0 && shift != SNAP_CBT_SHIFT) { /* exact units: fold to 1 MiB regions to compare */
+        uint64_t per = 1ull << (SNAP_CBT_SHIFT - shift), nr = (n + per - 1) / per;
+        uint8_t *r = calloc(1, (nr + 7) / 8 + 1);
+        for (uint64_t u = 0; u < n; u++)
+            if (bits[u >> 3] & (1u << (u & 7)))
+                r[(u / per) >> 3] |= (uint8_t)(1u << ((u / per) & 7));
+        free(bits);
+        bits = r;
+        n = nr;
+    }
     unsigned m = *rc == 0 ? bits_to_mask(bits, n) : 0;
     free(bits);
     return m;

@@ -195,9 +195,10 @@ static int image_changed_since(void *ctx, uint64_t base_seq, struct ship_regions
     struct snap_job *j = ctx;
     uint8_t *bits;
     uint64_t n;
-    if (snapset_changed_since(j->entry->vol.snaps, j->snap, base_seq, &bits, &n) < 0)
+    unsigned shift;
+    if (snapset_changed_since(j->entry->vol.snaps, j->snap, base_seq, &bits, &n, &shift) < 0)
         return -errno;
-    out->gran = 1ull << SNAP_CBT_SHIFT;
+    out->gran = 1ull << shift;
     out->n = n;
     out->bits = bits;
     return 0;

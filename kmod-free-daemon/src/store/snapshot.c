@@ -520,10 +520,34 @@ int snapset_unlink(struct snapset *s, struct snapshot *snap, char *err, size_t e
     return rc;
 }
 
+/* Units copied into the snapshots from base up to snap's predecessor: exactly what was written
+ * between base and snap. Lock held. NULL if base is not here or sizes differ. */
+static uint8_t *units_since(struct snapshot *base, struct snapshot *snap)
+{
+    if (base->size != snap->size)
+        return NULL; /* grown since: writes past base's end were never copied */
+    uint8_t *bits = calloc(1, snap->cow.bytes ? snap->cow.bytes : 1);
+    if (!bits)
+        return NULL;
+    for (struct snapshot *p = base; p && p != snap; p = p->newer)
+        for (size_t i = 0; i < p->cow.bytes && i < snap->cow.bytes; i++)
+            bits[i] |= __atomic_load_n(&p->cow.bits[i], __ATOMIC_ACQUIRE);
+    return bits;
+}
+
 int snapset_changed_since(struct snapset *s, struct snapshot *snap, uint64_t base_seq,
-                          uint8_t **bits_out, uint64_t *n_out)
+                          uint8_t **bits_out, uint64_t *n_out, unsigned *shift_out)
 {
     pthread_mutex_lock(&s->lock);
+    struct snapshot *base = base_seq < snap->seq ? find_seq(s, base_seq) : NULL;
+    uint8_t *units = base ? units_since(base, snap) : NULL;
+    if (units) {
+        *bits_out = units;
+        *n_out = snap->cow.n_regions;
+        *shift_out = SNAP_COW_SHIFT;
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
     uint8_t *bits = calloc(1, snap->changed.bytes ? snap->changed.bytes : 1);
     int rc = bits ? 0 : -1;
     int e = bits ? 0 : ENOMEM;
@@ -554,6 +578,7 @@ int snapset_changed_since(struct snapset *s, struct snapshot *snap, uint64_t bas
     }
     *bits_out = bits;
     *n_out = n;
+    *shift_out = SNAP_CBT_SHIFT;
     return 0;
 }
 

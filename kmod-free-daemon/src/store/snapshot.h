@@ -105,11 +105,14 @@ int snapset_grow(struct snapset *s, uint64_t new_size);
 /* Whether any snapshot of the set is pinned. */
 bool snapset_pinned(struct snapset *s);
 
-/* The regions (SNAP_CBT_SHIFT) that may differ between snapshot base_seq and snap: a freshly
- * malloc()ed bitmap of s->cbt.bytes bytes. -1 with ENOENT if the chain back to base_seq is not
- * known here. */
+/* The regions that may differ between snapshot base_seq and snap: a freshly malloc()ed bitmap
+ * of *n_out bits, each covering 1 << *shift_out bytes. While the base snapshot is still here
+ * (and the volume has not grown since), that is exact to the 64 KiB unit: a unit written between
+ * the two was copied into one of the snapshots from the base up to snap's predecessor. Else the
+ * 1 MiB changed maps, unioned back to base_seq. -1 with ENOENT if the chain back to base_seq is
+ * not known here. */
 int snapset_changed_since(struct snapset *s, struct snapshot *snap, uint64_t base_seq,
-                          uint8_t **bits_out, uint64_t *n_out);
+                          uint8_t **bits_out, uint64_t *n_out, unsigned *shift_out);
 
 /* Reads [off, off+len) of snap's image. Thread-safe (any thread); off, len and buf aligned to
  * 4096. data_fd is the live data file. 0 or -errno. */
