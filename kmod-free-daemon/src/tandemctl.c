@@ -491,8 +491,8 @@ static int snapshot_cli(int argc, char **argv)
     if (strcmp(verb, "create") == 0 || strcmp(verb, "delete") == 0) {
         bool create = strcmp(verb, "create") == 0;
         int code = 0;
-        struct json_object *resp =
-            call_put(snap_request(create ? "snapshot.create" : "snapshot.delete", vol, snap), &code);
+        struct json_object *resp = call_put(
+            snap_request(create ? "snapshot.create" : "snapshot.delete", vol, snap), &code);
         if (!resp)
             return code;
         int rc = 0;
@@ -523,7 +523,8 @@ static int snapshot_cli(int argc, char **argv)
         if (!to)
             return die_usage(ship ? "snapshot ship needs --to s3://BUCKET/PREFIX or file:///DIR"
                                   : "snapshot export needs --to /PATH");
-        struct json_object *req = snap_request(ship ? "snapshot.ship" : "snapshot.export", vol, snap);
+        struct json_object *req =
+            snap_request(ship ? "snapshot.ship" : "snapshot.export", vol, snap);
         json_object_object_add(req, ship ? "to" : "path", json_object_new_string(to));
         if (full)
             json_object_object_add(req, "full", json_object_new_boolean(1));

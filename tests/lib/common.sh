@@ -23,7 +23,7 @@ _cleanup() {
         for l in "$T"/*.log; do
             [ -f "$l" ] || continue
             echo "---- $(basename "$l") (last 30 lines)"
-            tail -n 30 "$l"
+            tail -n "${TANDEM_LOG_LINES:-30}" "$l"
         done
     fi
     rm -rf "$T"

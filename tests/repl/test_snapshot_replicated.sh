@@ -3,7 +3,7 @@
 # is cut at the same write boundary on every replica: taken while fio keeps writing through
 # the primary, the three replicas' images of it are byte-identical, and so are their sequence
 # numbers. A secondary that is down misses the snapshot and is reported as such; a secondary
-# refuses to take one and names the primary.
+# refuses to take one and names the primary. Deleting on the primary deletes everywhere.
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/repl.sh"
 three_nodes r 64M
@@ -38,6 +38,12 @@ assert_eq "$h1" "$(snap_hash n3 under-load)" "n3's image of the snapshot"
 [ "$h1" != "$(sha256sum <"$T/a.img" | cut -d' ' -f1)" ] || fail "fio wrote nothing before the snapshot"
 seqs=$(for n in n1 n2 n3; do ctl $n snapshot list r --json | jq -r '.[0].seq'; done | sort -u)
 assert_eq "1" "$seqs" "one sequence number on every replica"
+
+# deleting on the primary deletes every replica's copy
+ctl n1 snapshot create r second >/dev/null
+ctl n1 snapshot delete r under-load >/dev/null
+only_second() { [ "$(ctl "$1" snapshot list r --json | jq -r '[.[].name] | join(" ")')" = second ]; }
+for n in n1 n2 n3; do wait_until 20 "$n to drop snapshot under-load" only_second $n; done
 
 # a secondary refuses and names the primary
 ctl n2 snapshot create r nope 2>"$T/err" && fail "a secondary took a snapshot"

@@ -25,7 +25,7 @@ struct ctl_node_info {
     const char *cache;
     const char *nbd_address;
     const char *version;
-    struct repl_node *repl; /* replication ops go here (repl/repl.h) */
+    struct repl_node *repl;   /* replication ops go here (repl/repl.h) */
     struct reactor_queue *rq; /* work that must run on the I/O reactor */
 };
 

@@ -97,8 +97,7 @@ static struct json_object *snap_json(const struct snapshot *s)
     json_object_object_add(o, "seq", json_object_new_uint64(s->seq));
     json_object_object_add(o, "created", json_object_new_int64(s->created));
     json_object_object_add(o, "size", json_object_new_uint64(s->size));
-    json_object_object_add(o, "cow_bytes",
-                           json_object_new_uint64(s->cow.count << SNAP_COW_SHIFT));
+    json_object_object_add(o, "cow_bytes", json_object_new_uint64(s->cow.count << SNAP_COW_SHIFT));
     return o;
 }
 
@@ -131,23 +130,6 @@ static void start_create(struct reactor_job *job)
     c->op.done = op_done;
     c->op.ctx = c;
     vsnap_create(&c->op);
-}
-
-static void start_delete(struct reactor_job *job)
-{
-    struct rjob_ctx *c = calloc(1, sizeof(*c));
-    if (!c) {
-        reactor_call_finish(job, json_reply_fail("internal", "out of memory"));
-        return;
-    }
-    struct vol_entry *e = job->arg;
-    c->job = job;
-    c->op.v = &e->vol;
-    snprintf(c->op.name, sizeof(c->op.name), "%s", get_string(job->in, "name"));
-    c->op.snap = snapset_find(e->vol.snaps, c->op.name);
-    c->op.done = op_done;
-    c->op.ctx = c;
-    vsnap_delete(&c->op);
 }
 
 static struct json_object *call_reactor(const struct ctl_node_info *info, reactor_job_fn fn,
@@ -376,17 +358,18 @@ static struct json_object *start_job(struct vol_entry *e, struct snapshot *snap,
     jobs = j;
     pthread_mutex_unlock(&jobs_lock);
     struct json_object *res = json_reply_ok();
-    json_object_object_add(res, "job", json_object_new_string(kind == JOB_SHIP ? "ship" : "export"));
+    json_object_object_add(res, "job",
+                           json_object_new_string(kind == JOB_SHIP ? "ship" : "export"));
     return res;
 }
 
 static struct json_object *job_json(struct snap_job *j)
 {
     struct json_object *o = json_object_new_object();
-    const char *state = j->running                                      ? "running"
-                        : j->error == ECANCELED                         ? "cancelled"
-                        : j->error                                      ? "failed"
-                                                                        : "done";
+    const char *state = j->running              ? "running"
+                        : j->error == ECANCELED ? "cancelled"
+                        : j->error              ? "failed"
+                                                : "done";
     json_object_object_add(o, "state", json_object_new_string(state));
     json_object_object_add(o, "kind",
                            json_object_new_string(j->kind == JOB_SHIP ? "ship" : "export"));
@@ -464,8 +447,8 @@ static bool url_supported(const char *url)
     return strncmp(url, "s3://", 5) == 0 || strncmp(url, "file://", 7) == 0;
 }
 
-struct json_object *snap_ctl(struct registry *reg, const struct ctl_node_info *info,
-                             const char *op, struct json_object *req)
+struct json_object *snap_ctl(struct registry *reg, const struct ctl_node_info *info, const char *op,
+                             struct json_object *req)
 {
     const char *volume = get_string(req, "volume");
     const char *name = get_string(req, "name");
@@ -501,15 +484,14 @@ struct json_object *snap_ctl(struct registry *reg, const struct ctl_node_info *i
         pthread_mutex_unlock(&jobs_lock);
         if (running)
             return json_reply_fail("busy", "the snapshot is being shipped or exported");
-        if (snapset_pin_for_delete(e->vol.snaps, snap, err, sizeof(err)) < 0)
-            return fail_errno(errno, err);
-        /* the bulk of the copy, while writes go on */
-        if (snapset_copy_to_older(e->vol.snaps, snap, err, sizeof(err)) < 0) {
-            int eno = errno;
-            snapset_unpin_delete(e->vol.snaps, snap);
-            return fail_errno(eno, err);
+        struct json_object *res;
+        if (vsnap_delete_blocking(&e->vol, info->rq, name, err, sizeof(err)) < 0) {
+            res = fail_errno(errno, err);
+        } else {
+            res = json_reply_ok();
+            if (e->vol.repl)
+                repl_snapshot_delete_notify(info->repl, volume, name);
         }
-        struct json_object *res = call_reactor(info, start_delete, e, req);
         pthread_mutex_lock(&jobs_lock);
         for (struct snap_job **pp = &jobs; *pp; pp = &(*pp)->next)
             if (*pp == j) {

@@ -17,8 +17,8 @@
 
 #include <json-c/json.h>
 
-struct json_object *snap_ctl(struct registry *reg, const struct ctl_node_info *info,
-                             const char *op, struct json_object *req);
+struct json_object *snap_ctl(struct registry *reg, const struct ctl_node_info *info, const char *op,
+                             struct json_object *req);
 void snap_jobs_stop(void);
 
 #endif

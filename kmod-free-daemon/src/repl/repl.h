@@ -55,6 +55,9 @@ struct json_object *repl_ctl(struct repl_node *n, const char *op, struct json_ob
 /* Control op "snapshot.create" on a replicated volume: the same write boundary on every in-sync
  * replica (rsnap.c). Control thread. */
 struct json_object *repl_snapshot_ctl(struct repl_node *n, const char *volume, const char *name);
+/* After snapshot.delete here: asks every connected replica to delete its copy too (each does
+ * so in the background; one that is away keeps it until deleted there). Control thread. */
+void repl_snapshot_delete_notify(struct repl_node *n, const char *volume, const char *name);
 
 /* Control op "volume.expand" on a replicated volume (rexpand.c): grows this replica and tells
  * every peer; a peer that misses it grows when it next attaches. Control thread. */

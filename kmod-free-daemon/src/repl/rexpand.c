@@ -56,10 +56,10 @@ static void finish_if_done(struct expand_job *x)
         for (unsigned i = 0; i < rv->meta.n_members; i++) {
             struct json_object *m = json_object_new_object();
             json_object_object_add(m, "node", json_object_new_string(rv->meta.members[i].node));
-            const char *state = i == rv->self                 ? "grown"
-                                : !(x->asked & (1u << i))     ? "at next attach"
-                                : x->result[i]                ? "failed (at next attach)"
-                                                              : "grown";
+            const char *state = i == rv->self             ? "grown"
+                                : !(x->asked & (1u << i)) ? "at next attach"
+                                : x->result[i]            ? "failed (at next attach)"
+                                                          : "grown";
             json_object_object_add(m, "state", json_object_new_string(state));
             json_object_array_add(arr, m);
         }

@@ -12,6 +12,7 @@
 #include "vol/vsnap.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ static void finish_if_done(struct rsnap_job *sj)
 static void local_done(struct vsnap_op *op)
 {
     struct rsnap_job *sj = op->ctx;
+    vol_thaw(sj->rv->vol); /* our own freeze; vsnap_create ended its nested one */
     sj->local_done = true;
     finish_if_done(sj);
 }
@@ -127,7 +129,7 @@ static void primary_quiesced(void *ctx)
         sj->pending |= 1u << i;
     }
     json_object_put(o);
-    /* already frozen: vsnap_create's own freeze finds the volume quiet at once */
+    /* already frozen: vsnap_create's nested freeze finds the volume quiet at once */
     vsnap_create(&sj->op);
 }
 
@@ -206,9 +208,17 @@ static void applied(struct vsnap_op *op)
     free(a);
 }
 
+static void delete_from_primary(struct rvol *rv, const char *name);
+
 void rvol_snapshot_frame(struct rvol *rv, struct peer *p, const struct frame *f,
                          struct json_object *o)
 {
+    struct json_object *dv;
+    if (json_object_object_get_ex(o, "delete", &dv) && json_object_get_boolean(dv)) {
+        json_object_object_get_ex(o, "name", &dv);
+        delete_from_primary(rv, json_object_get_string(dv));
+        return;
+    }
     struct member_link *l = rvol_link_of(rv, p);
     int refuse = 0;
     if (rv->meta.role == ROLE_PRIMARY || !l || l->link != LINK_ATTACHED)
@@ -242,4 +252,76 @@ void rvol_snapshot_frame(struct rvol *rv, struct peer *p, const struct frame *f,
         return;
     }
     vsnap_create(&a->op);
+}
+
+/* ---- deleting on every replica ---- */
+
+static void job_delete_notify(struct reactor_job *job)
+{
+    struct repl_node *n = job->arg;
+    struct json_object *v;
+    const char *vol =
+        json_object_object_get_ex(job->in, "volume", &v) ? json_object_get_string(v) : "";
+    struct rvol *rv = rvol_by_name(n, vol);
+    if (rv && rv->meta.role == ROLE_PRIMARY) {
+        for (unsigned i = 0; i < rv->meta.n_members; i++) {
+            struct member_link *l = &rv->links[i];
+            if (i != rv->self && l->peer && l->peer->state == PEER_UP)
+                peer_send_json(l->peer, FRAME_SNAPSHOT, rv->volume_id, job->in);
+        }
+    }
+    reactor_call_finish(job, json_object_new_object());
+}
+
+void repl_snapshot_delete_notify(struct repl_node *n, const char *volume, const char *name)
+{
+    struct json_object *in = json_object_new_object();
+    json_object_object_add(in, "volume", json_object_new_string(volume));
+    json_object_object_add(in, "name", json_object_new_string(name));
+    json_object_object_add(in, "delete", json_object_new_boolean(1));
+    struct json_object *res = reactor_call(n->q, job_delete_notify, n, in, 10000);
+    if (res)
+        json_object_put(res);
+}
+
+struct delete_worker {
+    struct volume *v;
+    struct reactor_queue *q;
+    char volume[VOLUME_NAME_MAX + 1];
+    char name[SNAP_NAME_MAX + 1];
+};
+
+static void *delete_worker(void *arg)
+{
+    struct delete_worker *w = arg;
+    char err[512];
+    if (vsnap_delete_blocking(w->v, w->q, w->name, err, sizeof(err)) < 0)
+        log_warn("repl", "volume %s: deleting snapshot %s as the primary did: %s", w->volume,
+                 w->name, err);
+    free(w);
+    return NULL;
+}
+
+/* The primary deleted a snapshot: delete ours in the background (the bulk copy must not stall
+ * this reactor, which carries the write stream). Not acknowledged: nothing waits for it. */
+static void delete_from_primary(struct rvol *rv, const char *name)
+{
+    if (rv->meta.role == ROLE_PRIMARY || !rv->vol->snaps || !snapset_find(rv->vol->snaps, name))
+        return;
+    struct delete_worker *w = calloc(1, sizeof(*w));
+    pthread_t t;
+    pthread_attr_t attr;
+    if (!w)
+        return;
+    w->v = rv->vol;
+    w->q = rv->node->q;
+    snprintf(w->volume, sizeof(w->volume), "%s", rv->entry->name);
+    snprintf(w->name, sizeof(w->name), "%s", name);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, delete_worker, w) != 0) {
+        log_warn("repl", "volume %s: cannot start deleting snapshot %s", w->volume, name);
+        free(w);
+    }
+    pthread_attr_destroy(&attr);
 }

@@ -237,10 +237,12 @@ void snapset_close(struct snapset *s)
 
 struct snapshot *snapset_find(struct snapset *s, const char *name)
 {
-    for (struct snapshot *p = s->oldest; p; p = p->newer)
-        if (strcmp(p->name, name) == 0)
-            return p;
-    return NULL;
+    pthread_mutex_lock(&s->lock);
+    struct snapshot *p = s->oldest;
+    while (p && strcmp(p->name, name) != 0)
+        p = p->newer;
+    pthread_mutex_unlock(&s->lock);
+    return p;
 }
 
 static struct snapshot *find_seq(struct snapset *s, uint64_t seq)
@@ -321,8 +323,9 @@ struct snapshot *snapset_create(struct snapset *s, const char *name, uint64_t se
     s->next_seq = seq + 1;
     s->cbt_prev_seq = seq;
     if (save_state(s) < 0)
-        log_warn("snap", "saving %s/" STATE_FILE ": %s (sequence numbers are recovered from the "
-                         "snapshots at the next start)",
+        log_warn("snap",
+                 "saving %s/" STATE_FILE ": %s (sequence numbers are recovered from the "
+                 "snapshots at the next start)",
                  s->dir, strerror(errno));
     pthread_mutex_lock(&s->lock);
     snap->older = s->newest;

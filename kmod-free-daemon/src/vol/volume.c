@@ -11,12 +11,14 @@
 
 #include "repl/repl.h"
 #include "store/snapshot.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum step {
@@ -144,10 +146,13 @@ static void wake_waiters(struct volume *v)
 
 static void maybe_quiesced(struct volume *v)
 {
-    if (v->frozen && v->on_quiesced && !v->active && !v->waiting) {
-        void (*cb)(void *) = v->on_quiesced;
-        v->on_quiesced = NULL;
-        cb(v->quiesced_ctx);
+    while (v->frozen && v->n_quiesce && !v->active && !v->waiting) {
+        /* first come, first called; a callback may freeze again (nested) or thaw */
+        void (*cb)(void *) = v->quiesce[0].cb;
+        void *ctx = v->quiesce[0].ctx;
+        memmove(&v->quiesce[0], &v->quiesce[1], (v->n_quiesce - 1) * sizeof(v->quiesce[0]));
+        v->n_quiesce--;
+        cb(ctx);
     }
 }
 
@@ -315,7 +320,8 @@ static void cow_next(struct vol_io *vio)
     vio->cow_wait.cb = cow_durable;
     vio->cbt_wait.cb = cbt_durable;
     if (n && vio->off < n->size &&
-        !bitmap_mark(&n->cow, vio->off, (end > vio->off ? end : vio->off) - vio->off, &vio->cow_wait))
+        !bitmap_mark(&n->cow, vio->off, (end > vio->off ? end : vio->off) - vio->off,
+                     &vio->cow_wait))
         vio->waits++;
     if (!bitmap_mark(&v->snaps->cbt, vio->off, vio->len, &vio->cbt_wait))
         vio->waits++;
@@ -517,17 +523,26 @@ void vol_submit(struct volume *v, struct vol_io *vio)
 
 void vol_freeze(struct volume *v, void (*quiesced)(void *ctx), void *ctx)
 {
+    if (v->n_quiesce == VOL_FREEZE_MAX) {
+        /* a bug (each op freezes once and thaws once); losing the callback would hang it */
+        log_error("vol", "volume %s: more than %d freezes at once", v->rep->sb.name,
+                  VOL_FREEZE_MAX);
+        abort();
+    }
     v->frozen = true;
-    v->on_quiesced = quiesced;
-    v->quiesced_ctx = ctx;
+    v->freeze_depth++;
+    v->quiesce[v->n_quiesce].cb = quiesced;
+    v->quiesce[v->n_quiesce].ctx = ctx;
+    v->n_quiesce++;
     maybe_quiesced(v);
 }
 
 void vol_thaw(struct volume *v)
 {
+    if (v->freeze_depth && --v->freeze_depth)
+        return;
     struct vol_io *list = v->frozen_head;
     v->frozen = false;
-    v->on_quiesced = NULL;
     v->frozen_head = NULL;
     v->frozen_tail = &v->frozen_head;
     while (list) {

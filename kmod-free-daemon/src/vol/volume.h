@@ -79,6 +79,8 @@ struct vol_stats {
 struct rvol;
 struct snapset;
 
+#define VOL_FREEZE_MAX 16 /* freezes in force at once (snapshot, expand, delete: a few) */
+
 struct volume {
     struct replica *rep;
     struct rvol *repl; /* replication state, or NULL for a volume without peers */
@@ -92,9 +94,13 @@ struct volume {
     struct snapset *snaps; /* store/snapshot.h, or NULL */
     /* vol_freeze(): write-class requests submitted meanwhile wait here, in order */
     bool frozen;
+    unsigned freeze_depth;
     struct vol_io *frozen_head, **frozen_tail;
-    void (*on_quiesced)(void *ctx);
-    void *quiesced_ctx;
+    struct {
+        void (*cb)(void *ctx);
+        void *ctx;
+    } quiesce[VOL_FREEZE_MAX];
+    unsigned n_quiesce;
 };
 
 /* Binds a replica to the reactor's engine and pool. Never fails. */
@@ -105,9 +111,12 @@ void vol_submit(struct volume *v, struct vol_io *vio);
 void vol_local_submit(struct volume *v, struct vol_io *vio);
 /* Holds back every write-class request submitted from now on (reads and flushes go on) and
  * calls quiesced(ctx) once those submitted before have completed, at once if there are none.
- * The volume then stands at one write boundary, which is where a snapshot is cut. Reactor. */
+ * The volume then stands at one write boundary, which is where a snapshot is cut. Freezes nest
+ * (a replica may meet SNAPSHOT and EXPAND back to back): each is ended by one vol_thaw(), and
+ * the held requests go only when the last one ends, so none overtakes an op before it in the
+ * stream. Reactor. */
 void vol_freeze(struct volume *v, void (*quiesced)(void *ctx), void *ctx);
-/* Lets the held requests go, in their submission order. */
+/* Ends one freeze; the last lets the held requests go, in their submission order. */
 void vol_thaw(struct volume *v);
 /* Grows the volume (store/replica.h replica_grow) and its snapshot state. Blocking; reactor,
  * volume frozen or otherwise idle. 0 or -1 with errno and err. */

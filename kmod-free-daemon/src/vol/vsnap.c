@@ -3,6 +3,7 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -110,4 +111,85 @@ void vsnap_delete(struct vsnap_op *op)
     op->error = 0;
     op->err[0] = 0;
     vol_freeze(op->v, delete_quiesced, op);
+}
+
+struct delete_call {
+    struct reactor_job *job;
+    struct vsnap_op op;
+};
+
+static void delete_call_done(struct vsnap_op *op)
+{
+    struct delete_call *d = op->ctx;
+    struct json_object *res = json_object_new_object();
+    json_object_object_add(res, "errno", json_object_new_int(op->error));
+    json_object_object_add(res, "error", json_object_new_string(op->err));
+    reactor_call_finish(d->job, res);
+    free(d);
+}
+
+static void delete_call_start(struct reactor_job *job)
+{
+    struct delete_call *d = calloc(1, sizeof(*d));
+    struct vsnap_op *src = job->arg;
+    if (!d) {
+        free(src);
+        struct json_object *res = json_object_new_object();
+        json_object_object_add(res, "errno", json_object_new_int(ENOMEM));
+        json_object_object_add(res, "error", json_object_new_string("out of memory"));
+        reactor_call_finish(job, res);
+        return;
+    }
+    d->job = job;
+    d->op = *src;
+    free(src);
+    d->op.done = delete_call_done;
+    d->op.ctx = d;
+    vsnap_delete(&d->op);
+}
+
+int vsnap_delete_blocking(struct volume *v, struct reactor_queue *q, const char *name, char *err,
+                          size_t errlen)
+{
+    struct snapset *s = v->snaps;
+    struct snapshot *snap = s ? snapset_find(s, name) : NULL;
+    if (!snap) {
+        snprintf(err, errlen, "volume %s has no snapshot named %s", v->rep->sb.name, name);
+        errno = ENOENT;
+        return -1;
+    }
+    if (snapset_pin_for_delete(s, snap, err, errlen) < 0)
+        return -1;
+    /* the bulk of the copy, here, while writes go on */
+    if (snapset_copy_to_older(s, snap, err, errlen) < 0) {
+        int e = errno;
+        snapset_unpin_delete(s, snap);
+        errno = e;
+        return -1;
+    }
+    /* the job frees it: it may start after a timeout here */
+    struct vsnap_op *op = calloc(1, sizeof(*op));
+    if (!op) {
+        snapset_unpin_delete(s, snap);
+        snprintf(err, errlen, "out of memory");
+        errno = ENOMEM;
+        return -1;
+    }
+    op->v = v;
+    op->snap = snap;
+    snprintf(op->name, sizeof(op->name), "%s", name);
+    struct json_object *res = reactor_call(q, delete_call_start, op, NULL, 60000);
+    if (!res) {
+        snprintf(err, errlen, "timed out waiting for the daemon to finish deleting %s", name);
+        errno = ETIMEDOUT;
+        return -1;
+    }
+    struct json_object *v_errno, *v_err;
+    json_object_object_get_ex(res, "errno", &v_errno);
+    json_object_object_get_ex(res, "error", &v_err);
+    int e = json_object_get_int(v_errno);
+    snprintf(err, errlen, "%s", json_object_get_string(v_err));
+    json_object_put(res);
+    errno = e;
+    return e ? -1 : 0;
 }

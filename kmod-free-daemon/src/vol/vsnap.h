@@ -15,6 +15,7 @@
 #define TANDEM_VOL_VSNAP_H
 
 #include "store/snapshot.h"
+#include "util/reactor_call.h"
 #include "vol/volume.h"
 
 struct vsnap_op {
@@ -34,5 +35,11 @@ struct vsnap_op {
 
 void vsnap_create(struct vsnap_op *op);
 void vsnap_delete(struct vsnap_op *op);
+
+/* The whole delete from a thread that is not the reactor (the control thread, or a worker a
+ * replica starts when its primary deleted a snapshot): pins, does the bulk copy on the calling
+ * thread, then finishes on the reactor through q. 0, or -1 with errno and err. */
+int vsnap_delete_blocking(struct volume *v, struct reactor_queue *q, const char *name, char *err,
+                          size_t errlen);
 
 #endif
