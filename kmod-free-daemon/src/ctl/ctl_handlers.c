@@ -14,21 +14,7 @@
 
 static const char *code_of(int err)
 {
-    switch (err) {
-    case ENOENT:
-        return "not_found";
-    case EEXIST:
-        return "exists";
-    case EBUSY:
-        return "busy";
-    case EINVAL:
-        return "invalid";
-    case ENOSPC:
-    case EFBIG:
-        return "no_space";
-    default:
-        return "internal";
-    }
+    return json_reply_code(err);
 }
 
 static const char *get_string(struct json_object *req, const char *key)

@@ -62,20 +62,7 @@ static bool get_bool(struct json_object *req, const char *key)
 
 static const char *code_of(int err)
 {
-    switch (err) {
-    case ENOENT:
-        return "not_found";
-    case EEXIST:
-        return "exists";
-    case EBUSY:
-        return "busy";
-    case EINVAL:
-        return "invalid";
-    case ENOSPC:
-        return "no_space";
-    default:
-        return "internal";
-    }
+    return json_reply_code(err);
 }
 
 static struct json_object *fail_errno(int err, const char *msg)

@@ -264,3 +264,17 @@ int replica_grow(struct replica *r, uint64_t new_size, char *err, size_t errlen)
     r->sb = sb;
     return 0;
 }
+
+bool store_name_valid(const char *name, size_t max)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > max || name[0] == '.' || name[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}

@@ -49,6 +49,10 @@ int replica_grow(struct replica *r, uint64_t new_size, char *err, size_t errlen)
 /* Bytes the data file occupies on disk (allocated blocks), for status. */
 uint64_t replica_allocated_bytes(const struct replica *r);
 
+/* The one naming rule for volumes and snapshots (they become directory names): 1..max of
+ * [A-Za-z0-9._-], not starting with '.' or '-'. */
+bool store_name_valid(const char *name, size_t max);
+
 /* Removes a directory tree (used for deletes and leftovers of interrupted creates). */
 int remove_tree(const char *path);
 /* fsync() on a directory, so a rename or create inside it is durable. */

@@ -22,16 +22,7 @@
 
 bool snapshot_name_valid(const char *name)
 {
-    size_t n = strlen(name);
-    if (n == 0 || n > SNAP_NAME_MAX || name[0] == '.' || name[0] == '-')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
+    return store_name_valid(name, SNAP_NAME_MAX);
 }
 
 static int save_state(struct snapset *s)

@@ -1,6 +1,8 @@
 /* json-c helpers: one definition of the control API's answer shapes. */
 #include "util/json_reply.h"
 
+#include <errno.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -33,4 +35,23 @@ uint64_t json_get_hex_u64(struct json_object *o, const char *key)
     if (!json_object_object_get_ex(o, key, &v))
         return 0;
     return strtoull(json_object_get_string(v), NULL, 16);
+}
+
+const char *json_reply_code(int err)
+{
+    switch (err) {
+    case ENOENT:
+        return "not_found";
+    case EEXIST:
+        return "exists";
+    case EBUSY:
+        return "busy";
+    case EINVAL:
+        return "invalid";
+    case ENOSPC:
+    case EFBIG:
+        return "no_space";
+    default:
+        return "internal";
+    }
 }

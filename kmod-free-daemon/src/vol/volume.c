@@ -74,7 +74,6 @@ static void submit_io_fd(struct vol_io *vio, int fd, enum io_op op, void *buf, u
     io->off = off;
     io->len = len;
     io->flags = flags;
-    io->falloc_mode = 0;
     io->done = io_done;
     io_engine_submit(vio->vol->eng, io);
 }
@@ -82,16 +81,8 @@ static void submit_io_fd(struct vol_io *vio, int fd, enum io_op op, void *buf, u
 static void submit_io(struct vol_io *vio, enum io_op op, void *buf, uint64_t off, uint64_t len,
                       unsigned flags, int falloc_mode)
 {
-    struct io_req *io = &vio->io;
-    io->op = op;
-    io->fd = vio->vol->rep->data_fd;
-    io->buf = buf;
-    io->off = off;
-    io->len = len;
-    io->flags = flags;
-    io->falloc_mode = falloc_mode;
-    io->done = io_done;
-    io_engine_submit(vio->vol->eng, io);
+    vio->io.falloc_mode = falloc_mode;
+    submit_io_fd(vio, vio->vol->rep->data_fd, op, buf, off, len, flags);
 }
 
 static void release_bounce(struct vol_io *vio)
@@ -311,7 +302,7 @@ static void cow_next(struct vol_io *vio)
                 return;
             }
             vio->step = ST_COW_READ;
-            submit_io_fd(vio, v->rep->data_fd, IO_READ, vio->cow_buf, lo, hi - lo, 0);
+            submit_io(vio, IO_READ, vio->cow_buf, lo, hi - lo, 0, 0);
             return;
         }
     }
@@ -335,6 +326,7 @@ static void cow_step_done(struct vol_io *vio)
     if (vio->step == ST_COW_READ) {
         /* FUA: the copy is durable before the map that points at it can be */
         vio->step = ST_COW_WRITE;
+        vio->io.falloc_mode = 0;
         submit_io_fd(vio, n->cow_fd, IO_WRITE, vio->cow_buf, vio->cow_lo, vio->cow_hi - vio->cow_lo,
                      IO_F_FUA);
         return;
