@@ -2,7 +2,7 @@
 # The NBD server on TCP (--nbd HOST:PORT): nbdinfo, qemu-io and nbdcopy over 127.0.0.1, the same
 # bytes visible over the Unix-socket default of another daemon start on the same data.
 . "$(dirname "$0")/../lib/common.sh"
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(/usr/bin/python3 "$TANDEM_ROOT/tests/s3/lib/freeport.py" 1) # bound and released by the kernel: not taken by a neighbour
 start_daemon n1 --nbd 127.0.0.1:$PORT
 ctl n1 volume create v --size 32M >/dev/null
 assert_eq 127.0.0.1:$PORT "$(ctl n1 node status --json | jq -r .nbd)" "advertised address"
