@@ -156,6 +156,14 @@ static void job_snapshot(struct reactor_job *job)
         reactor_call_finish(job, json_reply_fail("invalid", full));
         return;
     }
+    if (rv->meta.disk == DISK_DISKLESS) {
+        snprintf(msg, sizeof(msg),
+                 "volume %s: this primary's disk is detached (Diskless); take the snapshot on a "
+                 "replica with its disk",
+                 vol);
+        reactor_call_finish(job, json_reply_fail("internal", msg));
+        return;
+    }
     if (!rvol_has_quorum(rv)) {
         snprintf(msg, sizeof(msg), "volume %s has no quorum; a snapshot would not be on a majority",
                  vol);
