@@ -3,6 +3,7 @@ a Jenkins PVC on StorageClass tandem-r3, sent to the real tandem-csi plugins and
 they happen. Arguments: the demo directory (plugin sockets live there)."""
 import os
 import sys
+import time
 
 from google.protobuf import text_format
 
@@ -53,6 +54,41 @@ else:
     show("kubelet", "Node", "NodeUnpublishVolume", volume_id=v.volume_id, target_path=target)
     show("kubelet", "Node", "NodeUnstageVolume", volume_id=v.volume_id,
          staging_target_path=staging)
+    # a VolumeSnapshot of it, shipped to a file:// backup store (s3:// in production), and a
+    # PVC restored from that snapshot, as in the DR region
+    store = "file://%s/backups" % D
+    snap = None
+    for _ in range(600):  # the snapshotter polls CreateSnapshot until ready_to_use
+        snap = ctl.call("Controller", "CreateSnapshot", source_volume_id=v.volume_id,
+                        name="snapshot-jenkins-nightly", parameters={"target": store}).snapshot
+        if snap.ready_to_use:
+            break
+        time.sleep(0.1)
+    show("snapshotter", "Controller", "CreateSnapshot", source_volume_id=v.volume_id,
+         name="snapshot-jenkins-nightly", parameters={"target": store})
+    r = show("provisioner", "Controller", "CreateVolume", name="pvc-jenkins-restored",
+             volume_capabilities=[cap], capacity_range=pb.CapacityRange(required_bytes=1 << 30),
+             parameters={"replicas": "3"},
+             accessibility_requirements=pb.TopologyRequirement(preferred=[zone("zone-2")]),
+             volume_content_source=pb.VolumeContentSource(
+                 snapshot=pb.VolumeContentSource.SnapshotSource(
+                     snapshot_id=snap.snapshot_id))).volume
+    rp = show("attacher", "Controller", "ControllerPublishVolume", volume_id=r.volume_id,
+              node_id="node-2", volume_capability=cap,
+              volume_context=dict(r.volume_context)).publish_context
+    rst, rtg = staging + "-restored", target + "-restored"
+    show("kubelet", "Node", "NodeStageVolume", volume_id=r.volume_id, publish_context=dict(rp),
+         staging_target_path=rst, volume_capability=cap, volume_context=dict(r.volume_context))
+    show("kubelet", "Node", "NodePublishVolume", volume_id=r.volume_id, publish_context=dict(rp),
+         staging_target_path=rst, target_path=rtg, volume_capability=cap,
+         volume_context=dict(r.volume_context))
+    print("   (the restored volume's config.xml: %s)" % open(rtg + "/config.xml").read().strip())
+    show("kubelet", "Node", "NodeUnpublishVolume", volume_id=r.volume_id, target_path=rtg)
+    show("kubelet", "Node", "NodeUnstageVolume", volume_id=r.volume_id, staging_target_path=rst)
+    show("attacher", "Controller", "ControllerUnpublishVolume", volume_id=r.volume_id,
+         node_id="node-2")
+    show("snapshotter", "Controller", "DeleteSnapshot", snapshot_id=snap.snapshot_id)
+    show("provisioner", "Controller", "DeleteVolume", volume_id=r.volume_id)
 show("attacher", "Controller", "ControllerUnpublishVolume", volume_id=v.volume_id,
      node_id="node-2")
 show("provisioner", "Controller", "DeleteVolume", volume_id=v.volume_id)

@@ -171,6 +171,7 @@ TXT
 if [ -n "$CSI_OK" ]; then
     cat <<TXT
   - tandem-csi provisioned a three-zone Jenkins volume (primary in the pod's zone), moved the
-    primary to the consuming node on publish, formatted and mounted it there, and cleaned up
+    primary to the consuming node on publish, formatted and mounted it there, snapshotted it to a
+    backup store, restored a new volume from the snapshot and read the Jenkins config back
 TXT
 fi
