@@ -45,3 +45,25 @@ wait_socket() { # wait_socket PATH
     echo "socket $1 did not appear" >&2
     return 1
 }
+
+# swift_bench_start NAME [DATA_PARENT]: starts the tests' loopback Swift + s3api (tests/s3/setup)
+# for a benchmark, with a scratch directory $DATA under DATA_PARENT (default $BENCH_DATA or
+# /var/tmp); both go at exit. Exports the S3_* settings and the credentials of Swift's tempauth
+# user; aws never sees AWS_CA_BUNDLE (it chokes on it). Needs $ROOT.
+swift_bench_start() {
+    export SUITE_ENV
+    SUITE_ENV=$(mktemp "/tmp/tandem-bench-$1.XXXXXX.env")
+    DATA=$(mktemp -d "${2:-${BENCH_DATA:-/var/tmp}}/tandem-bench-$1.XXXXXX")
+    trap swift_bench_stop EXIT
+    "$ROOT/tests/s3/setup" >"$DATA/setup.log" 2>&1 || { cat "$DATA/setup.log"; exit 1; }
+    set -a
+    . "$SUITE_ENV"
+    set +a
+    export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
+    export AWS_DEFAULT_REGION=$S3_REGION AWS_REGION=$S3_REGION
+    unset AWS_CA_BUNDLE
+}
+swift_bench_stop() {
+    "$ROOT/tests/s3/teardown" >/dev/null 2>&1 || true
+    rm -rf "$DATA" "$SUITE_ENV"
+}

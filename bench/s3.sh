@@ -11,22 +11,8 @@ BIN=${TANDEM_BIN_RELEASE:-$ROOT/build}/tandem-s3
 [ -x "$BIN" ] || { echo "bench/s3.sh: build $BIN first (make)"; exit 1; }
 SIZE_MIB=${SIZE_MIB:-1024}
 PAR=${PARALLEL:-10}
-export PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH
-export SUITE_ENV
-SUITE_ENV=$(mktemp /tmp/tandem-bench-s3.XXXXXX.env)
-DATA=$(mktemp -d /tmp/tandem-bench-s3.XXXXXX)
-cleanup() {
-    "$ROOT/tests/s3/teardown" >/dev/null 2>&1 || true
-    rm -rf "$DATA" "$SUITE_ENV"
-}
-trap cleanup EXIT
-"$ROOT/tests/s3/setup" >"$DATA/setup.log" 2>&1 || { cat "$DATA/setup.log"; exit 1; }
-set -a
-. "$SUITE_ENV"
-set +a
-export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
-export AWS_DEFAULT_REGION=$S3_REGION
-unset AWS_CA_BUNDLE
+. "$ROOT/bench/lib.sh"
+swift_bench_start s3 /tmp
 read -r -a EXTRA <<<"${TANDEM_S3_ARGS:-}"
 ours() { "$BIN" --endpoint "$S3_ENDPOINT" --parallel "$PAR" "${EXTRA[@]}" "$@"; }
 theirs() { /usr/bin/aws --endpoint-url "$S3_ENDPOINT" --only-show-errors "$@"; }

@@ -20,21 +20,7 @@ TR=$ROOT/build/tandem-restore
 SIZE_MIB=${SIZE_MIB:-2048}
 WRITES=${WRITES:-1000}
 PIN=${PIN:-1}
-export SUITE_ENV
-SUITE_ENV=$(mktemp /tmp/tandem-bench-ship.XXXXXX.env)
-DATA=$(mktemp -d "${BENCH_DATA:-/var/tmp}/tandem-bench-ship.XXXXXX")
-cleanup() {
-    "$ROOT/tests/s3/teardown" >/dev/null 2>&1 || true
-    rm -rf "$DATA" "$SUITE_ENV"
-}
-trap cleanup EXIT
-"$ROOT/tests/s3/setup" >"$DATA/setup.log" 2>&1 || { cat "$DATA/setup.log"; exit 1; }
-set -a
-. "$SUITE_ENV"
-set +a
-export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
-export AWS_DEFAULT_REGION=$S3_REGION AWS_REGION=$S3_REGION
-unset AWS_CA_BUNDLE
+swift_bench_start ship
 pin() { if [ "$PIN" = 1 ]; then taskset -c "$CLIENT_CPU" "$@"; else "$@"; fi; }
 if [ "$PIN" = 1 ]; then
     for p in $S3_PIDS; do taskset -a -cp "$SERVER_CPU" "$p" >/dev/null; done
