@@ -423,10 +423,12 @@ static int pass(struct repo *r, const struct prune_params *p, struct prune_resul
     memset(&res->packs_total, 0,
            offsetof(struct prune_result, indexes_replaced) -
                offsetof(struct prune_result, packs_total));
+    size_t unindexed = 0;
     for (size_t i = 0; rc == 0 && i < np; i++) {
         struct pack_rec pk = index_pack_get(&m.ix, (uint32_t)i);
         if (!(pk.flags & PACK_LISTED))
             continue; /* named by an index, gone from the store */
+        unindexed += (pk.flags & PACK_RECOVERED) != 0;
         res->packs_total++;
         long at = condemned_find(&cd, pk.id);
         if (live_blobs[i]) {
@@ -478,7 +480,8 @@ static int pass(struct repo *r, const struct prune_params *p, struct prune_resul
     if (rc == 0)
         res->packs_deleted += ndoomed;
     /* One index for every surviving pack replaces the ones read. */
-    if (rc == 0 && (ndoomed || res->packs_rewritten || m.ix.nindex_keys > 1)) {
+    /* (One-pack ships write no index: their packs are folded in here.) */
+    if (rc == 0 && (ndoomed || res->packs_rewritten || unindexed || m.ix.nindex_keys > 1)) {
         char key[64];
         size_t written = 0;
         rc = index_write(r, &m.ix, survives, NULL, key, &written, err, errlen);

@@ -298,7 +298,7 @@ static int run(struct rs *r, struct restore_result *res, char *err, size_t errle
     res->size = r->m.size;
     atomic_store(&r->prog->bytes_total, r->m.size);
     if ((rc = index_init(&r->ix)) != 0 ||
-        (rc = index_load(&r->repo, &r->ix, false, r->repo.parallel, err, errlen)) != 0)
+        (rc = index_load(&r->repo, &r->ix, true, r->repo.parallel, err, errlen)) != 0)
         return rc;
     r->cpseg = (uint32_t)(r->m.segment_size / r->m.chunk_size);
     size_t batch_chunks = (size_t)BATCH_SEGMENTS * r->cpseg;

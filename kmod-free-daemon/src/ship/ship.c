@@ -11,10 +11,10 @@
  * W + U + 1 packs are in memory, so reading waits for the network rather than filling RAM.
  *
  * Then, in this order: the index of the packs this ship wrote (and of packs an interrupted
- * earlier ship left without one), a check that nothing this ship relies on was condemned or
- * removed by a concurrent prune (else the ship is redone without those packs), the manifest.
- * A crash or cancel before the manifest leaves packs (and maybe an index) that the next run
- * finds and reuses. */
+ * earlier ship left without one; none for a ship of a single pack), a check that nothing this ship
+ * relies on was condemned or removed by a concurrent prune (else the ship is redone without those
+ * packs), the manifest. A crash or cancel before the manifest leaves packs (and maybe an index)
+ * that the next run finds and reuses. */
 #include "ship/ship.h"
 
 #include "ship/condemn.h"
@@ -597,9 +597,18 @@ static int ship_once(struct ship *s, char *err, size_t errlen)
                  (unsigned long long)atomic_load(&s->segs_done), (unsigned long long)s->out.nseg);
         return -EIO;
     }
+    /* A ship that wrote one pack and found no unindexed ones writes no index: the pack's
+     * trailer describes it (every reader recovers unindexed packs, and prune folds them into
+     * its index), so a small incremental costs two objects, its pack and its manifest. */
     char key[64];
-    size_t written = 0;
-    rc = index_write(s->repo, &s->ix, want_in_index, NULL, key, &written, err, errlen);
+    size_t written = 0, nnew = 0, nrecovered = 0;
+    for (size_t i = 0; i < s->ix.npacks; i++) {
+        unsigned f = index_pack_get(&s->ix, (uint32_t)i).flags;
+        nnew += (f & PACK_NEW) && (f & PACK_LISTED);
+        nrecovered += (f & PACK_RECOVERED) != 0;
+    }
+    if (nnew + nrecovered > 1)
+        rc = index_write(s->repo, &s->ix, want_in_index, NULL, key, &written, err, errlen);
     if (rc)
         return rc;
     if (written) {
