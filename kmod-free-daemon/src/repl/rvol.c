@@ -77,6 +77,19 @@ bool rvol_may_write(const struct rvol *rv)
 
 static void start_rio(struct rvol *rv, struct rio *r);
 
+/* Takes every write off a waiting list and starts it again, in order. */
+static void restart_rios(struct rvol *rv, struct rio **head, struct rio ***tail)
+{
+    struct rio *list = *head;
+    *head = NULL;
+    *tail = head;
+    while (list) {
+        struct rio *r = list;
+        list = r->next;
+        start_rio(rv, r);
+    }
+}
+
 void rvol_save_meta(struct rvol *rv)
 {
     if (rv->node->saver) {
@@ -95,16 +108,8 @@ void rvol_meta_saved(void *owner, uint64_t version, int err, const char *msg)
         log_error("repl", "volume %s: %s", rv->entry->name, msg);
     if (version > rv->meta_durable)
         rv->meta_durable = version;
-    if (rv->meta_wait && rv->meta_durable >= rv->gen_version) {
-        struct rio *list = rv->meta_wait;
-        rv->meta_wait = NULL;
-        rv->meta_wait_tail = &rv->meta_wait;
-        while (list) {
-            struct rio *r = list;
-            list = r->next;
-            start_rio(rv, r);
-        }
-    }
+    if (rv->meta_wait && rv->meta_durable >= rv->gen_version)
+        restart_rios(rv, &rv->meta_wait, &rv->meta_wait_tail);
 }
 
 static void save_meta(struct rvol *rv)
@@ -1122,16 +1127,8 @@ void rvol_tick(struct rvol *rv)
         rv->quorum_override = false;
         log_info("repl", "volume %s: quorum is back; the no-quorum override ends", rv->entry->name);
     }
-    if ((q || rv->quorum_override) && rv->suspended && rv->meta.role == ROLE_PRIMARY) {
-        struct rio *list = rv->suspended;
-        rv->suspended = NULL;
-        rv->suspended_tail = &rv->suspended;
-        while (list) {
-            struct rio *r = list;
-            list = r->next;
-            start_rio(rv, r);
-        }
-    }
+    if ((q || rv->quorum_override) && rv->suspended && rv->meta.role == ROLE_PRIMARY)
+        restart_rios(rv, &rv->suspended, &rv->suspended_tail);
     for (unsigned i = 0; i < rv->meta.n_members; i++)
         if (i != rv->self && rv->links[i].link == LINK_SYNC_SOURCE)
             resync_pump(rv, &rv->links[i]);
