@@ -95,6 +95,7 @@ asan: $(addprefix $(ASAN_DIR)/,$(BINS)) $(UNIT_BINS) $(TOOL_BINS) $(ASAN_DIR)/ta
 CSI_GEN     := $(BUILD)/csi/gen
 CSI_GEN_SRCS := $(CSI_GEN)/csi.pb-c.c $(foreach p,descriptor timestamp wrappers,\
                 $(CSI_GEN)/google/protobuf/$(p).pb-c.c)
+CSI_GEN_HDRS := $(CSI_GEN_SRCS:.c=.h)
 CSI_SRCS    := $(wildcard csi/*.c)
 CSI_CFLAGS   = -I$(CSI_GEN) -Icsi $(shell pkg-config --cflags grpc libprotobuf-c 2>/dev/null)
 CSI_LIBS     = $(shell pkg-config --libs grpc libprotobuf-c 2>/dev/null)
@@ -114,13 +115,13 @@ $(CSI_GEN)/google/protobuf/%.pb-c.c $(CSI_GEN)/google/protobuf/%.pb-c.h: \
 	@echo "  PROTOC  google/protobuf/$*.proto"
 	@protoc-c -I/usr/include --c_out=$(CSI_GEN) google/protobuf/$*.proto
 
-$(BUILD)/csi-obj/%.o: %.c | $(CSI_GEN)/csi.pb-c.h
+$(BUILD)/csi-obj/%.o: %.c | $(CSI_GEN_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS_COMMON) $(CSI_CFLAGS) $(if $(findstring pb-c,$<),$(CSI_GEN_WARN)) $(CFLAGS) \
 	  -c $< -o $@
 
-$(ASAN_DIR)/csi-obj/%.o: %.c | $(CSI_GEN)/csi.pb-c.h
+$(ASAN_DIR)/csi-obj/%.o: %.c | $(CSI_GEN_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  CC asan $<"
 	@$(CC) $(CFLAGS_COMMON) $(CSI_CFLAGS) $(if $(findstring pb-c,$<),$(CSI_GEN_WARN)) -O1 $(SAN) \
