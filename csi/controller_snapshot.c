@@ -136,6 +136,59 @@ static const char *ship_state(struct json_object *snap, const char *url, char *w
     return "";
 }
 
+static struct json_object *snap_op(const struct cluster_node *n, const char *op, const char *vol,
+                                   const char *snap, struct json_object *extra, char *err,
+                                   size_t errlen)
+{
+    struct json_object *req = extra ? json_object_get(extra) : json_object_new_object();
+    json_object_object_add(req, "op", json_object_new_string(op));
+    json_object_object_add(req, "volume", json_object_new_string(vol));
+    if (snap)
+        json_object_object_add(req, "name", json_object_new_string(snap));
+    struct json_object *r = ctl_call(n->control, req, CTL_CALL_TIMEOUT_MS, err, errlen);
+    json_object_put(req);
+    return r;
+}
+
+/* The ship state of vol@snap as all its replicas see it: a ship job and its record live on the
+ * node that ran it, which need not be today's primary (a publish moves it). Returns true when
+ * a replica reports a finished ship to url (url NULL: to any target); *target (may be NULL) gets
+ * the target a replica shipped or is shipping it to, in the arena. */
+static bool shipped_anywhere(struct arena *a, const struct cluster *cl, struct node_view *views,
+                             const char *vol, const char *snap, const char *url,
+                             const char **target)
+{
+    bool done = false;
+    if (target)
+        *target = NULL;
+    for (size_t i = 0; i < cl->n && !done; i++) {
+        if (!views[i].up)
+            continue;
+        char err[256];
+        struct json_object *sl =
+            snap_op(views[i].node, "snapshot.list", vol, NULL, NULL, err, sizeof(err));
+        struct json_object *so = find_snap(sl, snap);
+        static const char *const keys[] = {"job", "last_ship"};
+        for (int k = 0; so && k < 2 && !done; k++) {
+            struct json_object *j;
+            if (!json_object_object_get_ex(so, keys[k], &j) || !ctl_str(j, "to"))
+                continue;
+            const char *to = ctl_str(j, "to");
+            if (url && strcmp(to, url) != 0)
+                continue;
+            if (target && !*target)
+                *target = arena_strdup(a, to);
+            if (ctl_str(j, "state") && strcmp(ctl_str(j, "state"), "done") == 0) {
+                done = true;
+                if (target)
+                    *target = arena_strdup(a, to);
+            }
+        }
+        json_object_put(sl);
+    }
+    return done;
+}
+
 static Csi__V1__Snapshot *snapshot_message(struct arena *a, const char *vol, struct json_object *s,
                                            const char *url, bool ready)
 {
@@ -171,20 +224,6 @@ static struct vol_replica *snap_node(struct vol_info *v)
             any = &v->rep[i];
     }
     return any;
-}
-
-static struct json_object *snap_op(const struct cluster_node *n, const char *op, const char *vol,
-                                   const char *snap, struct json_object *extra, char *err,
-                                   size_t errlen)
-{
-    struct json_object *req = extra ? json_object_get(extra) : json_object_new_object();
-    json_object_object_add(req, "op", json_object_new_string(op));
-    json_object_object_add(req, "volume", json_object_new_string(vol));
-    if (snap)
-        json_object_object_add(req, "name", json_object_new_string(snap));
-    struct json_object *r = ctl_call(n->control, req, CTL_CALL_TIMEOUT_MS, err, errlen);
-    json_object_put(req);
-    return r;
 }
 
 static bool daemon_lacks_snapshots(struct json_object *r)
@@ -316,7 +355,8 @@ ProtobufCMessage *create_snapshot(struct rpc_call *c, const ProtobufCMessage *ms
     if (p.target) {
         char why[512];
         const char *state = ship_state(s, p.target, why, sizeof(why));
-        ready = strcmp(state, "done") == 0;
+        ready = strcmp(state, "done") == 0 ||
+                shipped_anywhere(&c->arena, &pl->cluster, views, v.name, snap, p.target, NULL);
         if (!ready && strcmp(state, "running") != 0 && strcmp(state, "queued") != 0) {
             if (strcmp(state, "failed") == 0)
                 log_warn("snap", "ship of %s@%s to %s failed (%s); retrying", v.name, snap,
@@ -434,18 +474,17 @@ ProtobufCMessage *list_snapshots(struct rpc_call *c, const ProtobufCMessage *msg
             struct json_object *sarr;
             if (ctl_ok(sl) && json_object_object_get_ex(sl, "snapshots", &sarr))
                 for (size_t s = 0; s < json_object_array_length(sarr); s++) {
-                    struct json_object *so = json_object_array_get_idx(sarr, s), *j;
+                    struct json_object *so = json_object_array_get_idx(sarr, s);
                     const char *sn = ctl_str(so, "name");
                     if (!sn || (by_id && strcmp(sn, want.snap) != 0))
                         continue;
-                    /* the id names the ship target the snapshot went to, if any */
-                    const char *url = by_id ? want.url : NULL;
-                    if (!url && json_object_object_get_ex(so, "last_ship", &j) &&
-                        ctl_str(j, "state") && strcmp(ctl_str(j, "state"), "done") == 0)
-                        url = ctl_str(j, "to");
-                    char why[256];
-                    bool ready = !url || !url[0] ||
-                                 strcmp(ship_state(so, url, why, sizeof(why)), "done") == 0;
+                    /* the id names the ship target; without an id, the target a replica
+                     * shipped (or ships) it to, if any */
+                    const char *url = by_id && want.url[0] ? want.url : NULL, *shipped_to = NULL;
+                    bool done = shipped_anywhere(a, &pl->cluster, views, vn, sn, url, &shipped_to);
+                    if (!url)
+                        url = shipped_to;
+                    bool ready = !url || done;
                     if (n == cap) {
                         all = arena_grow(a, all, cap * sizeof(*all), 2 * cap * sizeof(*all));
                         cap *= 2;

@@ -20,10 +20,13 @@ def nbd_handle(node, vol):
 
 
 
+# primary on n2, so replicas that did not run the ship (n1 lists first) must not hide it
 v = ctl.call("Controller", "CreateVolume", name="src", volume_capabilities=[cap],
              capacity_range=pb.CapacityRange(required_bytes=32 * MiB),
-             parameters={"replicas": "3"}).volume
+             parameters={"replicas": "3"},
+             accessibility_requirements=pb.TopologyRequirement(preferred=[zone("zone-n2")])).volume
 p = primary("src")
+eq("n2", p, "primary of src")
 h = nbd_handle(p, "src")
 for i in range(8):
     h.pwrite(bytes([i + 1]) * MiB, i * 3 * MiB)
