@@ -39,6 +39,7 @@ static void usage(FILE *f)
                "  snapshot ship VOL SNAP --to s3://BUCKET/PREFIX|file:///DIR [--full] [--wait]\n"
                "         [--endpoint URL] [--region REGION] [--encrypt-key-file FILE]\n"
                "  snapshot export VOL SNAP --to /PATH [--wait]\n"
+               "  backup prune --from URL --volume VOL --keep-last N   (no daemon needed)\n"
                "--control defaults to $TANDEM_CONTROL.\n");
 }
 

@@ -306,7 +306,9 @@ static void peer_drop_as(struct peer *p, const char *why, bool refused)
         /* Retries come every 500 ms: log the first refusal of a named peer until it connects,
          * and an inbound one unless the same reason was logged in the last 10 s. */
         uint64_t now = repl_now_ms();
-        if (p->name[0] && !p->connect_failed) {
+        /* Its own flag, not connect_failed: a peer that was down (connects failing) and comes
+         * back with a certificate we refuse must still get its one log line. */
+        if (p->name[0] && !p->refusal_logged) {
             log_warn("repl", "peer %s (%s) refused before any frame was read: %s (retrying)",
                      p->name, p->addr, why);
         } else if (!p->name[0] && (now - n->inbound_refusal_ms >= 10000 ||
@@ -322,7 +324,7 @@ static void peer_drop_as(struct peer *p, const char *why, bool refused)
         } else if (!p->name[0]) {
             n->inbound_refusals_quiet++;
         }
-        p->connect_failed = true;
+        p->refusal_logged = true;
     } else
         log_warn("repl", "peer %s (%s) lost: %s", p->name[0] ? p->name : "?", p->addr, why);
     peer_close_fd(p);
@@ -439,6 +441,7 @@ static void on_hello(struct peer *p, struct json_object *o)
         snprintf(real->zone, sizeof(real->zone), "%s", json_object_get_string(z));
     real->state = PEER_UP;
     real->connect_failed = false;
+    real->refusal_logged = false;
     real->last_rx_ms = repl_now_ms();
     char tls[96] = "";
     if (real->ssl) {
@@ -722,11 +725,11 @@ static void peer_events(struct loop *l, struct loop_watch *w, uint32_t events)
             p->next_connect_ms = repl_now_ms() + 500;
             return;
         }
-        if (p->node->tls) { /* connect_failed clears once the peer is up */
+        p->connect_failed = false;
+        if (p->node->tls) {
             start_tls(p, false);
             return;
         }
-        p->connect_failed = false;
         p->state = PEER_HELLO;
         loop_mod(p->node->loop, &p->w, EPOLLIN);
         send_hello(p);

@@ -62,6 +62,7 @@ struct peer {
     struct loop_watch w;
     bool outbound;
     bool connect_failed; /* the last connect attempt failed (log once) */
+    bool refusal_logged; /* refused since it was last up (log the first refusal only) */
     SSL *ssl;            /* NULL on plain TCP */
     /* TLS sends: frames are copied here and written as few records (SSL has no writev); a
      * write that returned EAGAIN is retried from here with the same bytes. */
