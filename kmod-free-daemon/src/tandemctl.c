@@ -342,6 +342,20 @@ static bool resp_ok(struct json_object *resp)
     return json_object_object_get_ex(resp, "ok", &okv) && json_object_get_boolean(okv);
 }
 
+/* call_put() that also turns a refusal into its printed error: the response only if "ok",
+ * else NULL with *exit_code set (EXIT_REFUSED, or call()'s code). */
+static struct json_object *call_ok(struct json_object *req, int *exit_code)
+{
+    struct json_object *resp = call_put(req, exit_code);
+    if (resp && !resp_ok(resp)) {
+        fprintf(stderr, "tandemctl: %s\n", jstr(resp, "error"));
+        json_object_put(resp);
+        *exit_code = EXIT_REFUSED;
+        return NULL;
+    }
+    return resp;
+}
+
 static struct json_object *snap_request(const char *op, const char *vol, const char *snap)
 {
     struct json_object *o = request(op, snap);
@@ -377,14 +391,9 @@ static int wait_job(const char *vol, const char *snap)
     gettimeofday(&t0, NULL);
     for (;;) {
         int code = 0;
-        struct json_object *resp = call_put(snap_request("snapshot.list", vol, NULL), &code);
+        struct json_object *resp = call_ok(snap_request("snapshot.list", vol, NULL), &code);
         if (!resp)
             return code;
-        if (!resp_ok(resp)) {
-            fprintf(stderr, "tandemctl: %s\n", jstr(resp, "error"));
-            json_object_put(resp);
-            return EXIT_REFUSED;
-        }
         struct json_object *arr, *job = NULL;
         json_object_object_get_ex(resp, "snapshots", &arr);
         for (size_t i = 0; i < json_object_array_length(arr); i++) {
@@ -470,14 +479,9 @@ static int snapshot_cli(int argc, char **argv)
     const char *verb = pos[0], *vol = pos[1], *snap = npos > 2 ? pos[2] : NULL;
     if (strcmp(verb, "list") == 0 && npos == 2) {
         int code = 0;
-        struct json_object *resp = call_put(snap_request("snapshot.list", vol, NULL), &code);
+        struct json_object *resp = call_ok(snap_request("snapshot.list", vol, NULL), &code);
         if (!resp)
             return code;
-        if (!resp_ok(resp)) {
-            fprintf(stderr, "tandemctl: %s\n", jstr(resp, "error"));
-            json_object_put(resp);
-            return EXIT_REFUSED;
-        }
         struct json_object *arr;
         json_object_object_get_ex(resp, "snapshots", &arr);
         if (want_json)
@@ -492,15 +496,11 @@ static int snapshot_cli(int argc, char **argv)
     if (strcmp(verb, "create") == 0 || strcmp(verb, "delete") == 0) {
         bool create = strcmp(verb, "create") == 0;
         int code = 0;
-        struct json_object *resp = call_put(
-            snap_request(create ? "snapshot.create" : "snapshot.delete", vol, snap), &code);
+        struct json_object *resp =
+            call_ok(snap_request(create ? "snapshot.create" : "snapshot.delete", vol, snap), &code);
         if (!resp)
             return code;
-        int rc = 0;
-        if (!resp_ok(resp)) {
-            fprintf(stderr, "tandemctl: %s\n", jstr(resp, "error"));
-            rc = EXIT_REFUSED;
-        } else if (want_json) {
+        if (want_json) {
             printf("%s\n", json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PRETTY));
         } else if (create) {
             struct json_object *o, *reps;
@@ -517,7 +517,7 @@ static int snapshot_cli(int argc, char **argv)
             printf("snapshot %s of %s deleted\n", snap, vol);
         }
         json_object_put(resp);
-        return rc;
+        return 0;
     }
     if (strcmp(verb, "ship") == 0 || strcmp(verb, "export") == 0) {
         bool ship = strcmp(verb, "ship") == 0;
@@ -536,14 +536,9 @@ static int snapshot_cli(int argc, char **argv)
         if (key_file)
             json_object_object_add(req, "encrypt_key_file", json_object_new_string(key_file));
         int code = 0;
-        struct json_object *resp = call_put(req, &code);
+        struct json_object *resp = call_ok(req, &code);
         if (!resp)
             return code;
-        if (!resp_ok(resp)) {
-            fprintf(stderr, "tandemctl: %s\n", jstr(resp, "error"));
-            json_object_put(resp);
-            return EXIT_REFUSED;
-        }
         json_object_put(resp);
         if (wait)
             return wait_job(vol, snap);
