@@ -1,7 +1,7 @@
 /* The CSI Controller service, volume lifecycle: CreateVolume (placement across zones),
  * DeleteVolume, ValidateVolumeCapabilities, ListVolumes, GetCapacity,
  * ControllerGetCapabilities. Publishing is in controller_publish.c, expansion in
- * controller_expand.c, snapshots in controller_snapshot.c.
+ * controller_expand.c, snapshots in controller_snapshot.c, clones in controller_clone.c.
  *
  * Every request is validated first (INVALID_ARGUMENT naming the field), then executed against
  * the daemons; tandemd's error codes map to gRPC codes in one place, ctl_status(). */
@@ -322,10 +322,6 @@ static ProtobufCMessage *create_volume(struct rpc_call *c, const ProtobufCMessag
     const Csi__V1__VolumeContentSource *src = req->volume_content_source;
     if (src && src->type_case == CSI__V1__VOLUME_CONTENT_SOURCE__TYPE__NOT_SET)
         src = NULL;
-    if (src && src->type_case == CSI__V1__VOLUME_CONTENT_SOURCE__TYPE_VOLUME)
-        return rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT,
-                         "CreateVolume: cloning a volume is not supported yet (CLONE_VOLUME is "
-                         "not advertised); create from a snapshot instead");
     char name[VOL_NAME_MAX + 1];
     vol_name_for(req->name, name);
     if (!vol_inflight_begin(name))
@@ -376,7 +372,10 @@ static ProtobufCMessage *create_volume_named(struct rpc_call *c, struct csi_plug
         return create_response(c, &v, &p, src);
     }
     if (src) {
-        if (create_from_snapshot(c, pl, views, req, name, size, &p, &v) < 0)
+        int rc = src->type_case == CSI__V1__VOLUME_CONTENT_SOURCE__TYPE_VOLUME
+                     ? create_from_volume(c, pl, views, req, name, size, &p, &v)
+                     : create_from_snapshot(c, pl, views, req, name, size, &p, &v);
+        if (rc < 0)
             return NULL;
         return create_response(c, &v, &p, src);
     }
@@ -686,6 +685,7 @@ static ProtobufCMessage *get_capabilities(struct rpc_call *c, const ProtobufCMes
         CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__EXPAND_VOLUME,
         CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__CREATE_DELETE_SNAPSHOT,
         CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__LIST_SNAPSHOTS,
+        CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__CLONE_VOLUME,
     };
     struct arena *a = &c->arena;
     size_t n = sizeof(types) / sizeof(types[0]);

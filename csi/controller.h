@@ -52,7 +52,36 @@ int create_from_snapshot(struct rpc_call *c, struct csi_plugin *pl, struct node_
                          const Csi__V1__CreateVolumeRequest *req, const char *name, long long size,
                          const struct create_params *p, struct vol_info *out);
 
-/* True when a restore into volume name was started and never finished (controller_snapshot.c). */
+/* Fills a just-created volume v (its first replica is the primary). -1 with the call's status
+ * set. */
+typedef int (*fill_fn)(struct rpc_call *c, struct csi_plugin *pl,
+                       const Csi__V1__CreateVolumeRequest *req, struct vol_info *v, void *ctx);
+
+/* Creates volume name as create_new_volume() does and fills it with fill(ctx); source (the
+ * content source's id) goes in a marker file in the state dir while that runs, so a retry
+ * after a crash finds the half-filled volume (restore_unfinished) and starts over; a failed
+ * fill deletes the new volume's replicas. -1 with the call's status set. */
+int create_filled(struct rpc_call *c, struct csi_plugin *pl, struct node_view *views,
+                  const Csi__V1__CreateVolumeRequest *req, const char *name, long long size,
+                  const struct create_params *p, struct vol_info *out, const char *source,
+                  fill_fn fill, void *ctx);
+
+/* CreateVolume with a volume source (controller_clone.c): a crash-consistent copy of the
+ * source as it was at one write boundary. -1 with the call's status set. */
+int create_from_volume(struct rpc_call *c, struct csi_plugin *pl, struct node_view *views,
+                       const Csi__V1__CreateVolumeRequest *req, const char *name, long long size,
+                       const struct create_params *p, struct vol_info *out);
+
+/* Sends a snapshot op {op, volume: vol, name: snap (if set)} plus extra's fields (may be NULL)
+ * to a node; the reply, or NULL with err. Caller puts the reply. */
+struct json_object *snap_op(const struct cluster_node *n, const char *op, const char *vol,
+                            const char *snap, struct json_object *extra, char *err, size_t errlen);
+
+/* The NBD URI of export vol at a daemon's NBD address (host:port or a Unix socket path). */
+void nbd_uri_of(const char *addr, const char *vol, char *out, size_t len);
+
+/* True when a restore (or clone) into volume name was started and never finished
+ * (controller_snapshot.c). */
 bool restore_unfinished(const struct csi_plugin *pl, const char *name);
 
 #endif

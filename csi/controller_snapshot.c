@@ -136,9 +136,8 @@ static const char *ship_state(struct json_object *snap, const char *url, char *w
     return "";
 }
 
-static struct json_object *snap_op(const struct cluster_node *n, const char *op, const char *vol,
-                                   const char *snap, struct json_object *extra, char *err,
-                                   size_t errlen)
+struct json_object *snap_op(const struct cluster_node *n, const char *op, const char *vol,
+                            const char *snap, struct json_object *extra, char *err, size_t errlen)
 {
     struct json_object *req = extra ? json_object_get(extra) : json_object_new_object();
     json_object_object_add(req, "op", json_object_new_string(op));
@@ -589,7 +588,7 @@ static int run_restore_tool(struct store_access *sa, const char *const *args, in
     return proc_run_env(argv, sa->env, timeout_ms, out, outlen);
 }
 
-static void nbd_uri_of(const char *addr, const char *vol, char *out, size_t len)
+void nbd_uri_of(const char *addr, const char *vol, char *out, size_t len)
 {
     if (addr[0] == '/')
         snprintf(out, len, "nbd+unix:///%s?socket=%s", vol, addr);
@@ -597,10 +596,12 @@ static void nbd_uri_of(const char *addr, const char *vol, char *out, size_t len)
         snprintf(out, len, "nbd://%s/%s", addr, vol);
 }
 
-/* Fills the new volume from the shipped snapshot. -1 with the call's status set. */
-static int restore_into(struct rpc_call *c, struct csi_plugin *pl, const struct snap_id *id,
-                        const Csi__V1__CreateVolumeRequest *req, struct vol_info *v)
+/* Fills the new volume from the shipped snapshot (a fill_fn, ctx = the snap_id). -1 with the
+ * call's status set. */
+static int restore_fill(struct rpc_call *c, struct csi_plugin *pl,
+                        const Csi__V1__CreateVolumeRequest *req, struct vol_info *v, void *ctx)
 {
+    const struct snap_id *id = ctx;
     /* a volume just created: its first replica is the primary (create_new_volume) */
     struct vol_replica *dst = v->n_rep ? &v->rep[0] : NULL;
     if (!dst || !dst->view || !dst->view->nbd[0]) {
@@ -698,6 +699,17 @@ int create_from_snapshot(struct rpc_call *c, struct csi_plugin *pl, struct node_
         }
         size = snap_size;
     }
+    if (create_filled(c, pl, views, req, name, size, p, out, sid, restore_fill, &id) < 0)
+        return -1;
+    rpc_note(c, "restored %s@%s from %s", id.volume, id.snap, id.url);
+    return 0;
+}
+
+int create_filled(struct rpc_call *c, struct csi_plugin *pl, struct node_view *views,
+                  const Csi__V1__CreateVolumeRequest *req, const char *name, long long size,
+                  const struct create_params *p, struct vol_info *out, const char *source,
+                  fill_fn fill, void *ctx)
+{
     char marker[PATH_MAX];
     marker_path(pl, name, marker, sizeof(marker));
     FILE *m = fopen(marker, "we");
@@ -705,14 +717,14 @@ int create_from_snapshot(struct rpc_call *c, struct csi_plugin *pl, struct node_
         rpc_error(c, GRPC_STATUS_INTERNAL, "cannot write %s: %s", marker, strerror(errno));
         return -1;
     }
-    fprintf(m, "%s\n", sid);
+    fprintf(m, "%s\n", source);
     fclose(m);
     if (create_new_volume(c, pl, views, req, name, size, p, out) < 0) {
         unlink(marker);
         return -1;
     }
-    if (restore_into(c, pl, &id, req, out) < 0) {
-        /* leave nothing that a retry could take for a finished restore */
+    if (fill(c, pl, req, out, ctx) < 0) {
+        /* leave nothing that a retry could take for a finished fill */
         char err[256];
         for (unsigned i = 0; i < out->n_rep; i++)
             if (out->rep[i].view) {
@@ -724,7 +736,6 @@ int create_from_snapshot(struct rpc_call *c, struct csi_plugin *pl, struct node_
         return -1;
     }
     unlink(marker);
-    rpc_note(c, "restored %s@%s from %s", id.volume, id.snap, id.url);
     return 0;
 }
 

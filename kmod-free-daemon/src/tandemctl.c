@@ -39,6 +39,7 @@ static void usage(FILE *f)
                "  snapshot ship VOL SNAP --to s3://BUCKET/PREFIX|file:///DIR [--full] [--wait]\n"
                "         [--endpoint URL] [--region REGION] [--encrypt-key-file FILE]\n"
                "  snapshot export VOL SNAP --to /PATH [--wait]\n"
+               "  snapshot copy VOL SNAP --to nbd://HOST:PORT/EXPORT [--wait]\n"
                "  backup prune --from URL --volume VOL --keep-last N   (no daemon needed)\n"
                "--control defaults to $TANDEM_CONTROL.\n");
 }
@@ -424,6 +425,10 @@ static int wait_job(const char *vol, const char *snap)
             int rc = 0;
             if (want_json) {
                 printf("%s\n", json_object_to_json_string_ext(job, JSON_C_TO_STRING_PRETTY));
+            } else if (strcmp(state, "done") == 0 && strcmp(jstr(job, "kind"), "ship") != 0) {
+                printf("%s of %s/%s done: read %llu bytes, wrote %llu bytes to %s in %.1f s\n",
+                       jstr(job, "kind"), vol, snap, (unsigned long long)done,
+                       (unsigned long long)up, jstr(job, "to"), secs);
             } else if (strcmp(state, "done") == 0) {
                 printf("%s of %s/%s %s: read %llu bytes, stored %llu bytes (%llu new chunks, "
                        "%llu reused, %llu objects) in %.1f s\n",
@@ -519,14 +524,17 @@ static int snapshot_cli(int argc, char **argv)
         json_object_put(resp);
         return 0;
     }
-    if (strcmp(verb, "ship") == 0 || strcmp(verb, "export") == 0) {
-        bool ship = strcmp(verb, "ship") == 0;
+    if (strcmp(verb, "ship") == 0 || strcmp(verb, "export") == 0 || strcmp(verb, "copy") == 0) {
+        bool ship = strcmp(verb, "ship") == 0, copy = strcmp(verb, "copy") == 0;
         if (!to)
-            return die_usage(ship ? "snapshot ship needs --to s3://BUCKET/PREFIX or file:///DIR"
-                                  : "snapshot export needs --to /PATH");
-        struct json_object *req =
-            snap_request(ship ? "snapshot.ship" : "snapshot.export", vol, snap);
-        json_object_object_add(req, ship ? "to" : "path", json_object_new_string(to));
+            return die_usage(ship   ? "snapshot ship needs --to s3://BUCKET/PREFIX or file:///DIR"
+                             : copy ? "snapshot copy needs --to nbd://HOST:PORT/EXPORT"
+                                    : "snapshot export needs --to /PATH");
+        struct json_object *req = snap_request(ship   ? "snapshot.ship"
+                                               : copy ? "snapshot.copy"
+                                                      : "snapshot.export",
+                                               vol, snap);
+        json_object_object_add(req, ship || copy ? "to" : "path", json_object_new_string(to));
         if (full)
             json_object_object_add(req, "full", json_object_new_boolean(1));
         if (endpoint)

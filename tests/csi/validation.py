@@ -37,9 +37,12 @@ bad(I, C, "CreateVolume", "witness replicas", name="v", volume_capabilities=[cap
     parameters={"witness": "true"})
 bad(I, C, "CreateVolume", "onNoQuorum=maybe", name="v", volume_capabilities=[cap],
     parameters={"onNoQuorum": "maybe"})
-bad(I, C, "CreateVolume", "cloning", name="v", volume_capabilities=[cap],
-    volume_content_source=pb.VolumeContentSource(
+bad("NOT_FOUND", C, "CreateVolume", "no volume x to clone", name="v",
+    volume_capabilities=[cap], volume_content_source=pb.VolumeContentSource(
         volume=pb.VolumeContentSource.VolumeSource(volume_id="x")))
+bad(I, C, "CreateVolume", "volume_id is required", name="v", volume_capabilities=[cap],
+    volume_content_source=pb.VolumeContentSource(
+        volume=pb.VolumeContentSource.VolumeSource(volume_id="")))
 bad("RESOURCE_EXHAUSTED", C, "CreateVolume", "bytes free", name="huge",
     volume_capabilities=[cap], capacity_range=pb.CapacityRange(required_bytes=1 << 60))
 # secrets are accepted (and must not be logged: the shell checks the log)

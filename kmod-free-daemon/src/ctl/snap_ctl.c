@@ -1,6 +1,8 @@
 /* Snapshot control ops and the ship/export jobs. See ctl/snap_ctl.h. */
 #include "ctl/snap_ctl.h"
 
+#include "ctl/snap_copy.h"
+
 #include "ship/ship.h"
 #include "store/snapshot.h"
 #include "util/atomic_file.h"
@@ -21,7 +23,10 @@
 #define CREATE_TIMEOUT_MS 30000
 #define EXPORT_BUF        (4u << 20)
 
-enum job_kind { JOB_SHIP, JOB_EXPORT };
+enum job_kind { JOB_SHIP, JOB_EXPORT, JOB_COPY };
+
+static const char *const kind_names[] = {"ship", "export", "copy"};
+static const char *const kind_done[] = {"shipped", "exported", "copied"};
 
 struct snap_job {
     enum job_kind kind;
@@ -243,6 +248,9 @@ static void *job_thread(void *arg)
     int rc;
     if (j->kind == JOB_EXPORT) {
         rc = run_export(j);
+    } else if (j->kind == JOB_COPY) {
+        rc = snap_copy_run(j->url, j->snap->size, image_read, j, &j->progress, &j->cancel,
+                           j->message, sizeof(j->message));
     } else {
         char uuid[37];
         uuid_format(j->entry->vol.rep->sb.uuid, uuid);
@@ -272,11 +280,10 @@ static void *job_thread(void *arg)
     if (j->kind == JOB_SHIP)
         save_ship_record(j);
     if (rc < 0)
-        log_error("snap", "volume %s: %s of snapshot %s failed: %s", j->volume,
-                  j->kind == JOB_SHIP ? "ship" : "export", j->snapshot, j->message);
+        log_error("snap", "volume %s: %s of snapshot %s failed: %s", j->volume, kind_names[j->kind],
+                  j->snapshot, j->message);
     else
-        log_info("snap", "volume %s: snapshot %s %s", j->volume, j->snapshot,
-                 j->kind == JOB_SHIP ? "shipped" : "exported");
+        log_info("snap", "volume %s: snapshot %s %s", j->volume, j->snapshot, kind_done[j->kind]);
     snapshot_unpin(j->snap);
     pthread_mutex_lock(&jobs_lock);
     j->running = false;
@@ -316,7 +323,8 @@ static struct json_object *start_job(struct vol_entry *e, struct snapshot *snap,
     if (old && old->running) {
         pthread_mutex_unlock(&jobs_lock);
         job_free(j);
-        return json_reply_fail("busy", "a ship or export of this snapshot is already running");
+        return json_reply_fail("busy",
+                               "a ship, export or copy of this snapshot is already running");
     }
     if (!snapshot_pin(e->vol.snaps, snap)) {
         pthread_mutex_unlock(&jobs_lock);
@@ -345,8 +353,7 @@ static struct json_object *start_job(struct vol_entry *e, struct snapshot *snap,
     jobs = j;
     pthread_mutex_unlock(&jobs_lock);
     struct json_object *res = json_reply_ok();
-    json_object_object_add(res, "job",
-                           json_object_new_string(kind == JOB_SHIP ? "ship" : "export"));
+    json_object_object_add(res, "job", json_object_new_string(kind_names[kind]));
     return res;
 }
 
@@ -358,8 +365,7 @@ static struct json_object *job_json(struct snap_job *j)
                         : j->error              ? "failed"
                                                 : "done";
     json_object_object_add(o, "state", json_object_new_string(state));
-    json_object_object_add(o, "kind",
-                           json_object_new_string(j->kind == JOB_SHIP ? "ship" : "export"));
+    json_object_object_add(o, "kind", json_object_new_string(kind_names[j->kind]));
     json_object_object_add(o, "to", json_object_new_string(j->url ? j->url : j->path));
     json_object_object_add(o, "started", json_object_new_int64(j->started));
     if (!j->running)
@@ -470,7 +476,7 @@ struct json_object *snap_ctl(struct registry *reg, const struct ctl_node_info *i
         bool running = j && j->running;
         pthread_mutex_unlock(&jobs_lock);
         if (running)
-            return json_reply_fail("busy", "the snapshot is being shipped or exported");
+            return json_reply_fail("busy", "the snapshot is being shipped, exported or copied");
         struct json_object *res;
         if (vsnap_delete_blocking(&e->vol, info->rq, name, err, sizeof(err)) < 0) {
             res = fail_errno(errno, err);
@@ -502,6 +508,14 @@ struct json_object *snap_ctl(struct registry *reg, const struct ctl_node_info *i
         if (!path || path[0] != '/')
             return json_reply_fail("invalid", "snapshot.export needs an absolute \"path\"");
         return start_job(e, snap, JOB_EXPORT, req);
+    }
+    if (strcmp(op, "snapshot.copy") == 0) {
+        const char *to = get_string(req, "to");
+        if (!to || !snap_copy_uri_valid(to))
+            return json_reply_fail("invalid", "snapshot.copy needs \"to\": "
+                                              "nbd://HOST[:PORT]/EXPORT or "
+                                              "nbd+unix:///EXPORT?socket=/PATH");
+        return start_job(e, snap, JOB_COPY, req);
     }
     snprintf(err, sizeof(err), "unknown op \"%.100s\"", op);
     return json_reply_fail("invalid", err);

@@ -1,11 +1,12 @@
 /* Control API ops on snapshots (proto/control-api.md): snapshot.create, snapshot.list,
- * snapshot.delete, snapshot.ship, snapshot.export; and the background jobs that ship or export
- * a snapshot image.
+ * snapshot.delete, snapshot.ship, snapshot.export, snapshot.copy; and the background jobs that
+ * ship, export or copy (ctl/snap_copy.c: into an NBD export) a snapshot image.
  *
  * Contract:
  *  - snap_ctl() runs on the control thread. Work that must happen at a write boundary runs on
- *    the reactor (util/reactor_call.h); shipping and exporting run on a thread per job, which
- *    pins the snapshot (it cannot be deleted meanwhile) and reads it with snapshot_read().
+ *    the reactor (util/reactor_call.h); shipping, exporting and copying run on a thread per
+ *    job, which pins the snapshot (it cannot be deleted meanwhile) and reads it with
+ *    snapshot_read().
  *  - A job's state is visible in snapshot.list while it runs and after it ends; the outcome of
  *    the last ship of a snapshot is also kept in its directory (ship.json), so it survives a
  *    restart. At most one job per snapshot runs at a time.
