@@ -490,6 +490,7 @@ static ProtobufCMessage *delete_volume(struct rpc_call *c, const ProtobufCMessag
         }
         json_object_put(r);
     }
+    publish_records_drop(pl, v.name);
     rpc_note(c, "deleted %u replicas", v.n_rep);
     return &resp->base;
 }

@@ -25,6 +25,9 @@ struct vol_replica *acquire_primary(struct rpc_call *c, struct vol_info *v, cons
                                     bool *promoted);
 void release_primary(struct rpc_call *c, struct vol_replica *r, const char *name, bool promoted);
 
+/* Forgets what publishes of vol were asked for (controller_publish.c), at DeleteVolume. */
+void publish_records_drop(const struct csi_plugin *pl, const char *vol);
+
 ProtobufCMessage *controller_publish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);
 ProtobufCMessage *controller_unpublish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);
 ProtobufCMessage *controller_expand(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx);
@@ -76,6 +79,12 @@ int create_from_volume(struct rpc_call *c, struct csi_plugin *pl, struct node_vi
  * to a node; the reply, or NULL with err. Caller puts the reply. */
 struct json_object *snap_op(const struct cluster_node *n, const char *op, const char *vol,
                             const char *snap, struct json_object *extra, char *err, size_t errlen);
+
+/* Copies snapshot vol@snap, held by replica `from`, into the just-created volume dst (its first
+ * replica is the primary) with tandemd's snapshot.copy job, and waits for it (controller_clone.c).
+ * -1 with the call's status set. */
+int copy_snapshot_into(struct rpc_call *c, const struct vol_replica *from, const char *vol,
+                       const char *snap, const struct vol_info *dst);
 
 /* The NBD URI of export vol at a daemon's NBD address (host:port or a Unix socket path). */
 void nbd_uri_of(const char *addr, const char *vol, char *out, size_t len);

@@ -46,8 +46,7 @@ static const char *job_state(struct json_object *list, const char *snap, const c
     return "";
 }
 
-/* Starts snapshot.copy on the source's primary and waits for it (bounded). -1 with the
- * status set. */
+/* Starts snapshot.copy on the node `from` and waits for it (bounded). -1 with the status set. */
 static int run_copy(struct rpc_call *c, const struct vol_replica *from, const char *src,
                     const char *snap, const char *uri)
 {
@@ -94,6 +93,23 @@ static int run_copy(struct rpc_call *c, const struct vol_replica *from, const ch
     }
 }
 
+int copy_snapshot_into(struct rpc_call *c, const struct vol_replica *from, const char *vol,
+                       const char *snap, const struct vol_info *dst)
+{
+    const struct vol_replica *to = dst->n_rep ? &dst->rep[0] : NULL;
+    if (!to || !to->view || !to->view->nbd[0]) {
+        rpc_error(c, GRPC_STATUS_UNAVAILABLE, "no reachable primary for the new volume %s",
+                  dst->name);
+        return -1;
+    }
+    char uri[PATH_MAX + 128];
+    nbd_uri_of(to->view->nbd, dst->name, uri, sizeof(uri));
+    if (run_copy(c, from, vol, snap, uri) < 0)
+        return -1;
+    rpc_note(c, "copied %s@%s from %s into %s on %s", vol, snap, from->node, dst->name, to->node);
+    return 0;
+}
+
 /* A fill_fn: snapshot, copy, delete the snapshot. */
 static int clone_fill(struct rpc_call *c, struct csi_plugin *pl,
                       const Csi__V1__CreateVolumeRequest *req, struct vol_info *dst, void *ctx)
@@ -101,13 +117,7 @@ static int clone_fill(struct rpc_call *c, struct csi_plugin *pl,
     (void)pl;
     (void)req;
     struct clone_ctx *x = ctx;
-    const struct vol_replica *to = dst->n_rep ? &dst->rep[0] : NULL;
-    if (!to || !to->view || !to->view->nbd[0]) {
-        rpc_error(c, GRPC_STATUS_UNAVAILABLE, "no reachable primary for the clone %s", dst->name);
-        return -1;
-    }
-    char uri[PATH_MAX + 128], err[512];
-    nbd_uri_of(to->view->nbd, dst->name, uri, sizeof(uri));
+    char err[512];
     vol_lock(x->src.name);
     bool promoted;
     struct vol_replica *from = acquire_primary(c, &x->src, "clone", &promoted);
@@ -126,7 +136,7 @@ static int clone_fill(struct rpc_call *c, struct csi_plugin *pl,
     json_object_put(r);
     if (rc == 0) {
         rpc_note(c, "cut %s@%s on %s", x->src.name, x->snap, from->node);
-        rc = run_copy(c, from, x->src.name, x->snap, uri);
+        rc = copy_snapshot_into(c, from, x->src.name, x->snap, dst);
         r = snap_op(from->view->node, "snapshot.delete", x->src.name, x->snap, NULL, err,
                     sizeof(err));
         if (!ctl_ok(r))
@@ -136,9 +146,6 @@ static int clone_fill(struct rpc_call *c, struct csi_plugin *pl,
     }
     release_primary(c, from, x->src.name, promoted);
     vol_unlock(x->src.name);
-    if (rc == 0)
-        rpc_note(c, "copied %s@%s from %s into %s on %s", x->src.name, x->snap, from->node,
-                 dst->name, to->node);
     return rc;
 }
 

@@ -12,9 +12,12 @@
 
 #include "ctl_client.h"
 
+#include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define ROLE_RETRIES 100 /* x 100 ms */
 
@@ -254,20 +257,84 @@ static ProtobufCMessage *unpublish_locked(struct rpc_call *c, const ProtobufCMes
     return &resp->base;
 }
 
+/* What a publish was asked for, kept in STATE_DIR/published-VOLUME@NODE: the spec wants a
+ * second publish of a volume to the same node with another capability or readonly flag to be
+ * ALREADY_EXISTS, and neither the roles nor the daemons remember those. A cache for that check
+ * only, not the truth: lost (a new controller pod), the next publish is simply accepted. */
+static bool publish_record_path(const struct csi_plugin *pl, const char *vol, const char *node,
+                                char *out, size_t len)
+{
+    if (!pl->state_dir || !pl->state_dir[0] || strchr(vol, '/') || strchr(node, '/') || !vol[0] ||
+        !node[0])
+        return false;
+    return (size_t)snprintf(out, len, "%s/published-%s@%s", pl->state_dir, vol, node) < len;
+}
+
+static void publish_attrs(const Csi__V1__ControllerPublishVolumeRequest *req, char *out, size_t len)
+{
+    const Csi__V1__VolumeCapability *cap = req->volume_capability;
+    snprintf(out, len, "readonly=%d mode=%d block=%d", req->readonly ? 1 : 0,
+             cap && cap->access_mode ? (int)cap->access_mode->mode : -1,
+             cap && cap->access_type_case == CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_BLOCK);
+}
+
+void publish_records_drop(const struct csi_plugin *pl, const char *vol)
+{
+    DIR *d = pl->state_dir ? opendir(pl->state_dir) : NULL;
+    if (!d)
+        return;
+    char prefix[128], path[PATH_MAX];
+    int n = snprintf(prefix, sizeof(prefix), "published-%s@", vol);
+    for (struct dirent *e; (e = readdir(d));)
+        if (strncmp(e->d_name, prefix, (size_t)n) == 0 &&
+            (size_t)snprintf(path, sizeof(path), "%s/%s", pl->state_dir, e->d_name) < sizeof(path))
+            unlink(path);
+    closedir(d);
+}
+
 ProtobufCMessage *controller_publish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
 {
-    const char *vol = ((const Csi__V1__ControllerPublishVolumeRequest *)msg)->volume_id;
+    const Csi__V1__ControllerPublishVolumeRequest *req =
+        (const Csi__V1__ControllerPublishVolumeRequest *)msg;
+    const struct csi_plugin *pl = *(struct csi_plugin **)ctx;
+    const char *vol = req->volume_id;
+    char path[PATH_MAX], want[96], had[96] = "";
+    bool rec = publish_record_path(pl, vol, req->node_id, path, sizeof(path));
+    publish_attrs(req, want, sizeof(want));
     vol_lock(vol);
-    ProtobufCMessage *r = publish_locked(c, msg, ctx);
+    FILE *f = rec ? fopen(path, "re") : NULL;
+    if (f) {
+        if (!fgets(had, sizeof(had), f))
+            had[0] = '\0';
+        had[strcspn(had, "\n")] = '\0';
+        fclose(f);
+    }
+    ProtobufCMessage *r;
+    if (had[0] && strcmp(had, want) != 0) {
+        r = rpc_error(c, GRPC_STATUS_ALREADY_EXISTS,
+                      "volume %s is published to node %s with %s, not %s; unpublish it first", vol,
+                      req->node_id, had, want);
+    } else {
+        r = publish_locked(c, msg, ctx);
+        if (r && rec && !had[0] && (f = fopen(path, "we"))) {
+            fprintf(f, "%s\n", want);
+            fclose(f);
+        }
+    }
     vol_unlock(vol);
     return r;
 }
 
 ProtobufCMessage *controller_unpublish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
 {
-    const char *vol = ((const Csi__V1__ControllerUnpublishVolumeRequest *)msg)->volume_id;
+    const Csi__V1__ControllerUnpublishVolumeRequest *req =
+        (const Csi__V1__ControllerUnpublishVolumeRequest *)msg;
+    const char *vol = req->volume_id;
+    char path[PATH_MAX];
     vol_lock(vol);
     ProtobufCMessage *r = unpublish_locked(c, msg, ctx);
+    if (r && publish_record_path(*(struct csi_plugin **)ctx, vol, req->node_id, path, sizeof(path)))
+        unlink(path);
     vol_unlock(vol);
     return r;
 }

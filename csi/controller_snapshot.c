@@ -641,6 +641,77 @@ static void marker_path(const struct csi_plugin *pl, const char *vol, char *out,
     snprintf(out, len, "%s/restoring-%s", pl->state_dir, vol);
 }
 
+/* Where a snapshot's size is too small for the request's limit: -1 with OUT_OF_RANGE set, else
+ * the size to create (the request's, or the snapshot's if larger). */
+static long long size_for_snapshot(struct rpc_call *c, const Csi__V1__CreateVolumeRequest *req,
+                                   const char *sid, long long size, long long snap_size)
+{
+    if (size >= snap_size)
+        return size;
+    long long lim = req->capacity_range ? req->capacity_range->limit_bytes : 0;
+    if (lim && lim < snap_size) {
+        rpc_error(c, GRPC_STATUS_OUT_OF_RANGE,
+                  "snapshot %s holds %lld bytes, more than limit_bytes %lld", sid, snap_size, lim);
+        return -1;
+    }
+    return snap_size;
+}
+
+struct local_src {
+    const struct vol_replica *from;
+    const struct snap_id *id;
+};
+
+/* A fill_fn: the snapshot, still on its volume's replicas, copied by one of them. */
+static int local_fill(struct rpc_call *c, struct csi_plugin *pl,
+                      const Csi__V1__CreateVolumeRequest *req, struct vol_info *v, void *ctx)
+{
+    (void)pl;
+    (void)req;
+    const struct local_src *ls = ctx;
+    return copy_snapshot_into(c, ls->from, ls->id->volume, ls->id->snap, v);
+}
+
+/* CreateVolume from a snapshot that was not shipped (VOLUME@SNAPSHOT): it lives on the
+ * replicas of its volume, and one of them copies it into the new volume's primary (the same
+ * snapshot.copy job a clone uses), so no store is needed. */
+static int create_from_local_snapshot(struct rpc_call *c, struct csi_plugin *pl,
+                                      struct node_view *views,
+                                      const Csi__V1__CreateVolumeRequest *req,
+                                      const struct snap_id *id, const char *name, long long size,
+                                      const struct create_params *p, struct vol_info *out)
+{
+    const char *sid = req->volume_content_source->snapshot->snapshot_id;
+    struct vol_info src;
+    vol_find(&pl->cluster, views, id->volume, &src);
+    struct local_src ls = {.id = id};
+    long long snap_size = -1;
+    char err[256];
+    /* the primary if it answers (snap_node), else any replica that holds the snapshot */
+    struct vol_replica *first = src.found ? snap_node(&src) : NULL;
+    for (unsigned k = 0; first && k <= src.n_rep && !ls.from; k++) {
+        struct vol_replica *r = k == 0 ? first : &src.rep[k - 1];
+        if (!r->present || (k > 0 && r == first))
+            continue;
+        struct json_object *l =
+            snap_op(r->view->node, "snapshot.list", id->volume, NULL, NULL, err, sizeof(err));
+        struct json_object *s = find_snap(l, id->snap);
+        if (s) {
+            ls.from = r;
+            snap_size = ctl_int(s, "size");
+        }
+        json_object_put(l);
+    }
+    if (!ls.from) {
+        rpc_error(c, GRPC_STATUS_NOT_FOUND, "no snapshot %s on the replicas of %s", sid,
+                  id->volume);
+        return -1;
+    }
+    if ((size = size_for_snapshot(c, req, sid, size, snap_size)) < 0)
+        return -1;
+    return create_filled(c, pl, views, req, name, size, p, out, sid, local_fill, &ls);
+}
+
 int create_from_snapshot(struct rpc_call *c, struct csi_plugin *pl, struct node_view *views,
                          const Csi__V1__CreateVolumeRequest *req, const char *name, long long size,
                          const struct create_params *p, struct vol_info *out)
@@ -651,13 +722,8 @@ int create_from_snapshot(struct rpc_call *c, struct csi_plugin *pl, struct node_
         rpc_error(c, GRPC_STATUS_NOT_FOUND, "no snapshot %s (not a Tandem snapshot id)", sid);
         return -1;
     }
-    if (!id.url[0]) {
-        rpc_error(c, GRPC_STATUS_FAILED_PRECONDITION,
-                  "snapshot %s was never shipped (its VolumeSnapshotClass has no target); only "
-                  "shipped snapshots can be restored",
-                  sid);
-        return -1;
-    }
+    if (!id.url[0])
+        return create_from_local_snapshot(c, pl, views, req, &id, name, size, p, out);
     /* the image's size from the store: the new volume must hold it */
     char outb[8192];
     struct store_access sa;
@@ -689,16 +755,8 @@ int create_from_snapshot(struct rpc_call *c, struct csi_plugin *pl, struct node_
                   id.url);
         return -1;
     }
-    if (size < snap_size) {
-        long long lim = req->capacity_range ? req->capacity_range->limit_bytes : 0;
-        if (lim && lim < snap_size) {
-            rpc_error(c, GRPC_STATUS_OUT_OF_RANGE,
-                      "snapshot %s holds %lld bytes, more than limit_bytes %lld", sid, snap_size,
-                      lim);
-            return -1;
-        }
-        size = snap_size;
-    }
+    if ((size = size_for_snapshot(c, req, sid, size, snap_size)) < 0)
+        return -1;
     if (create_filled(c, pl, views, req, name, size, p, out, sid, restore_fill, &id) < 0)
         return -1;
     rpc_note(c, "restored %s@%s from %s", id.volume, id.snap, id.url);

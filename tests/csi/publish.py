@@ -23,6 +23,13 @@ eq(["secondary", "primary", "secondary"], roles(), "roles after publish to n2")
 ctl.call("Controller", "ControllerPublishVolume", volume_id="pub", node_id="n2",
          volume_capability=cap, volume_context=ctx)
 eq(["secondary", "primary", "secondary"], roles(), "roles after a repeated publish")
+# the same node with another readonly flag or access mode: ALREADY_EXISTS (the spec)
+d = ctl.expect("ALREADY_EXISTS", "Controller", "ControllerPublishVolume", volume_id="pub",
+               node_id="n2", volume_capability=cap, volume_context=ctx, readonly=True)
+check("readonly=0" in d, d)
+ctl.expect("ALREADY_EXISTS", "Controller", "ControllerPublishVolume", volume_id="pub",
+           node_id="n2", volume_capability=mount_cap(mode="SINGLE_NODE_READER_ONLY"),
+           volume_context=ctx)
 
 # a client attached on n2: publishing to n3 is refused and changes nothing
 h = nbd.NBD()

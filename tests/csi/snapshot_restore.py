@@ -53,6 +53,7 @@ h = nbd_handle(p, "src")
 h.pwrite(b"\xee" * MiB, 0)
 h.flush()
 h.shutdown()
+want2 = export_sha(p, "src", 32 * MiB)  # what snap-2 will hold
 
 # names are unique across volumes
 ctl.call("Controller", "CreateVolume", name="other", volume_capabilities=[cap],
@@ -89,11 +90,16 @@ r = ctl.call("Controller", "CreateVolume", name="restored", volume_capabilities=
 eq(s.snapshot_id, r.content_source.snapshot.snapshot_id, "content source echoed")
 eq(32 * MiB, r.capacity_bytes, "restored size")
 eq(want, export_sha(primary("restored"), "restored", 32 * MiB), "restored bytes = snapshot bytes")
-# a local-only snapshot cannot be restored, and says why
-d = ctl.expect("FAILED_PRECONDITION", "Controller", "CreateVolume", name="r2",
-               volume_capabilities=[cap], volume_content_source=pb.VolumeContentSource(
-                   snapshot=pb.VolumeContentSource.SnapshotSource(snapshot_id="src@snap-2")))
-check("never shipped" in d, d)
+# a local-only snapshot is copied from a replica of its volume (src is unpublished: no
+# primary, a secondary holds it), no size asked for: the snapshot's
+r2 = ctl.call("Controller", "CreateVolume", name="r2", volume_capabilities=[cap],
+              volume_content_source=pb.VolumeContentSource(
+                  snapshot=pb.VolumeContentSource.SnapshotSource(snapshot_id="src@snap-2"))).volume
+check(r2.capacity_bytes >= 32 * MiB, "r2 size %d" % r2.capacity_bytes)
+holder = [n for n in ("n1", "n2", "n3") if "r2" in volume_names(n)]
+eq(1, len(holder), "r2 has one replica")
+eq(want2, export_sha(holder[0], "r2", 32 * MiB), "r2 = src@snap-2, the local snapshot")
+eq(["secondary"] * 3, [role(n, "src") for n in ("n1", "n2", "n3")], "src still unpublished")
 ctl.expect("NOT_FOUND", "Controller", "CreateVolume", name="r3", volume_capabilities=[cap],
            volume_content_source=pb.VolumeContentSource(
                snapshot=pb.VolumeContentSource.SnapshotSource(
