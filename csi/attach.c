@@ -227,6 +227,8 @@ int attach_volume(const char *state_dir, const char *volume, const char *nbd_add
     int rc = use_nbd ? attach_nbd(volume, nbd_addr, out, err, errlen)
                      : attach_fuse(state_dir, volume, nbd_addr, out, err, errlen);
     if (rc == 0)
+        nbd_uri(volume, nbd_addr, out->uri, sizeof(out->uri));
+    if (rc == 0)
         log_info("attach", "volume %s attached as %s via %s", volume, out->device,
                  use_nbd ? "the kernel NBD driver (nbd-client)"
                          : "nbdfuse + loop (this kernel has no /dev/nbd*)");
@@ -271,7 +273,7 @@ int attach_record_load(const char *state_dir, const char *volume, struct attachm
         return -1;
     memset(a, 0, sizeof(*a));
     snprintf(a->volume, sizeof(a->volume), "%s", volume);
-    char line[PATH_MAX + 32];
+    char line[PATH_MAX + 160];
     while (fgets(line, sizeof(line), f)) {
         line[strcspn(line, "\n")] = '\0';
         char *eq = strchr(line, '=');
@@ -291,6 +293,8 @@ int attach_record_load(const char *state_dir, const char *volume, struct attachm
             snprintf(a->staging, sizeof(a->staging), "%s", v);
         else if (strcmp(k, "block") == 0)
             a->block = strcmp(v, "1") == 0;
+        else if (strcmp(k, "uri") == 0)
+            snprintf(a->uri, sizeof(a->uri), "%s", v);
     }
     fclose(f);
     return 0;
@@ -311,8 +315,8 @@ int attach_record_save(const char *state_dir, const struct attachment *a, char *
         snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         return -1;
     }
-    fprintf(f, "method=%s\ndevice=%s\nfuse_dir=%s\nfuse_pid=%d\nstaging=%s\nblock=%d\n", a->method,
-            a->device, a->fuse_dir, a->fuse_pid, a->staging, a->block ? 1 : 0);
+    fprintf(f, "method=%s\ndevice=%s\nfuse_dir=%s\nfuse_pid=%d\nstaging=%s\nblock=%d\nuri=%s\n",
+            a->method, a->device, a->fuse_dir, a->fuse_pid, a->staging, a->block ? 1 : 0, a->uri);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         fclose(f);

@@ -29,7 +29,8 @@ struct attachment {
     char fuse_dir[PATH_MAX];
     int fuse_pid;
     char staging[PATH_MAX];
-    bool block; /* raw block: staged without a filesystem */
+    bool block;               /* raw block: staged without a filesystem */
+    char uri[PATH_MAX + 128]; /* the export's NBD URI: online expansion asks it for its size */
 };
 
 /* nbd_addr: the export's address as tandemd's node.status reports it (a Unix socket path or

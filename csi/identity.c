@@ -42,14 +42,15 @@ static ProtobufCMessage *get_plugin_capabilities(struct rpc_call *c, const Proto
         service_cap(a, CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__CONTROLLER_SERVICE);
     r->capabilities[r->n_capabilities++] =
         service_cap(a, CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__VOLUME_ACCESSIBILITY_CONSTRAINTS);
-    /* offline: an attached NBD device does not learn a new size, so the CO grows a volume
-     * while it is not published and the filesystem at the next stage (csi/README.md) */
+    /* online: a published volume grows in place on the kernel NBD path (the node plugin tells
+     * the device its export's new size, then resize2fs/xfs_growfs); nbdfuse+loop attachments
+     * refuse it with FAILED_PRECONDITION and grow at the next stage (csi/README.md) */
     Csi__V1__PluginCapability *exp = arena_new(a, Csi__V1__PluginCapability);
     csi__v1__plugin_capability__init(exp);
     exp->type_case = CSI__V1__PLUGIN_CAPABILITY__TYPE_VOLUME_EXPANSION;
     exp->volume_expansion = arena_new(a, Csi__V1__PluginCapability__VolumeExpansion);
     csi__v1__plugin_capability__volume_expansion__init(exp->volume_expansion);
-    exp->volume_expansion->type = CSI__V1__PLUGIN_CAPABILITY__VOLUME_EXPANSION__TYPE__OFFLINE;
+    exp->volume_expansion->type = CSI__V1__PLUGIN_CAPABILITY__VOLUME_EXPANSION__TYPE__ONLINE;
     r->capabilities[r->n_capabilities++] = exp;
     return &r->base;
 }

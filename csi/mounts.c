@@ -223,7 +223,15 @@ int mount_grow_fs(const char *dev, const char *dir, char *err, size_t errlen)
         return -1;
     }
     if (proc_run(is_xfs ? xfs : ext, MKFS_TIMEOUT_MS, out, sizeof(out)) != 0) {
-        snprintf(err, errlen, "%s: %s", is_xfs ? "xfs_growfs" : "resize2fs", out);
+        /* online ext4 growth is EXT4_IOC_RESIZE_FS, which needs CAP_SYS_RESOURCE: say so
+         * rather than pass on resize2fs's bare EPERM */
+        bool perm = strstr(out, "Operation not permitted") != NULL;
+        snprintf(err, errlen, "%s%s: %s", is_xfs ? "xfs_growfs" : "resize2fs",
+                 perm && !is_xfs ? " (online ext4 growth needs CAP_SYS_RESOURCE, which this node "
+                                   "plugin does not have)"
+                                 : "",
+                 out);
+        errno = perm ? EPERM : EIO;
         return -1;
     }
     return 0;

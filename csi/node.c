@@ -13,6 +13,7 @@
 #include "ctl_client.h"
 #include "health.h"
 #include "mounts.h"
+#include "nbd_resize.h"
 #include "volumes.h"
 #include "util/log.h"
 
@@ -392,9 +393,12 @@ static ProtobufCMessage *node_stats(struct rpc_call *c, const ProtobufCMessage *
 
 /* ---- NodeExpandVolume ---- */
 
-/* Expansion is offline (the plugin capability says so): the CO calls this after NodeStage (and
- * before NodePublish), on a device attached after ControllerExpandVolume grew the volume, so the
- * device already has the new size; what is left is growing the filesystem. */
+/* Online or offline (csi/README.md, "Expansion"). After ControllerExpandVolume the export is
+ * larger but a device attached before still has the old size (NBD has no resize notice): a
+ * kernel NBD device is told its export's new size (nbd_resize.h); an nbdfuse+loop attachment
+ * cannot be (nbdfuse serves the size it found at start), so that is FAILED_PRECONDITION until it
+ * is staged again. Then the filesystem is grown: ext4 unmounted when it is only staged (no
+ * CAP_SYS_RESOURCE needed), else online. */
 static ProtobufCMessage *node_expand(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
 {
     const Csi__V1__NodeExpandVolumeRequest *req = (const Csi__V1__NodeExpandVolumeRequest *)msg;
@@ -426,16 +430,35 @@ static ProtobufCMessage *node_expand(struct rpc_call *c, const ProtobufCMessage 
         close(fd);
     }
     long long want = req->capacity_range ? req->capacity_range->required_bytes : 0;
+    if (strcmp(a.method, "nbd") == 0 && a.uri[0]) {
+        uint64_t exp;
+        if (nbd_export_size(a.uri, &exp, err, sizeof(err)) < 0) {
+            pthread_mutex_unlock(&node_lock);
+            return rpc_error(c, GRPC_STATUS_UNAVAILABLE, "NodeExpandVolume: %s", err);
+        }
+        if ((long long)exp > bytes) {
+            if (nbd_resize(a.device, exp, err, sizeof(err)) < 0) {
+                pthread_mutex_unlock(&node_lock);
+                return rpc_error(c, GRPC_STATUS_INTERNAL, "NodeExpandVolume: %s", err);
+            }
+            rpc_note(c, "%s grown from %lld to %llu bytes", a.device, bytes,
+                     (unsigned long long)exp);
+            bytes = (long long)exp;
+        }
+    }
     if (want && bytes < want) {
         pthread_mutex_unlock(&node_lock);
-        return rpc_error(c, GRPC_STATUS_FAILED_PRECONDITION,
-                         "%s is %lld bytes, less than %lld: it was attached before the volume "
-                         "grew; unstage and stage it again (expansion is offline)",
-                         a.device, bytes, want);
+        return rpc_error(c, GRPC_STATUS_FAILED_PRECONDITION, "%s is %lld bytes, less than %lld: %s",
+                         a.device, bytes, want,
+                         strcmp(a.method, "nbd") == 0
+                             ? "its export has not grown (ControllerExpandVolume first)"
+                             : "an nbdfuse+loop attachment keeps the size the export had when it "
+                               "was attached, so it cannot grow online; unstage and stage it "
+                               "again (the kernel NBD path grows online)");
     }
     /* kubelet grows after NodeStage and before NodePublish: then ext4 can be grown unmounted,
      * which needs no CAP_SYS_RESOURCE (online resize does); once published, online only */
-    int rc = 0;
+    int rc = 0, gerr = 0;
     if (!a.block) {
         char type[64] = "";
         bool ext = mount_probe_fs(a.device, type, sizeof(type), err, sizeof(err)) > 0 &&
@@ -443,11 +466,13 @@ static ProtobufCMessage *node_expand(struct rpc_call *c, const ProtobufCMessage 
         bool alone = mount_count_source(a.device) <= 1;
         rc = ext && alone ? mount_grow_fs_offline(a.device, a.staging, err, sizeof(err))
                           : mount_grow_fs(a.device, a.staging, err, sizeof(err));
+        gerr = rc < 0 ? errno : 0;
         rpc_note(c, "%s grow of %s", ext && alone ? "unmounted" : "online", type);
     }
     pthread_mutex_unlock(&node_lock);
     if (rc < 0)
-        return rpc_error(c, GRPC_STATUS_INTERNAL, "%s", err);
+        return rpc_error(c, gerr == EPERM ? GRPC_STATUS_FAILED_PRECONDITION : GRPC_STATUS_INTERNAL,
+                         "%s", err);
     rpc_note(c, "%s %s is %lld bytes", a.block ? "block device" : "filesystem on", a.device, bytes);
     Csi__V1__NodeExpandVolumeResponse *r = arena_new(&c->arena, Csi__V1__NodeExpandVolumeResponse);
     csi__v1__node_expand_volume_response__init(r);

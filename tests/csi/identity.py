@@ -11,7 +11,7 @@ for p in (ctl, node):
     eq(["CONTROLLER_SERVICE", "VOLUME_ACCESSIBILITY_CONSTRAINTS"],
        [pb.PluginCapability.Service.Type.Name(c.service.type) for c in caps if c.HasField("service")],
        "service capabilities")
-    eq(["OFFLINE"], [pb.PluginCapability.VolumeExpansion.Type.Name(c.volume_expansion.type)
+    eq(["ONLINE"], [pb.PluginCapability.VolumeExpansion.Type.Name(c.volume_expansion.type)
                      for c in caps if c.HasField("volume_expansion")], "expansion capability")
     r = p.call("Identity", "Probe")
     check(r.HasField("ready"), "Probe must say ready or not")

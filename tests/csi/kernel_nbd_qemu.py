@@ -34,6 +34,31 @@ wait_until(180, "the VM to write its files",
 st = vm.call("Node", "NodeGetVolumeStats", volume_id="kvol", volume_path=target)
 b = [u for u in st.usage if u.unit == pb.VolumeUsage.BYTES][0]
 check(b.used > 2 * MiB, "used bytes in the VM's filesystem: %d" % b.used)
+
+# online expansion while published: the controller grows every replica, the node plugin in the
+# VM grows /dev/nbd0 and the mounted ext4
+r = ctl.call("Controller", "ControllerExpandVolume", volume_id="kvol",
+             capacity_range=pb.CapacityRange(required_bytes=128 * MiB), volume_capability=cap)
+eq(128 * MiB, r.capacity_bytes, "controller expand")
+check(r.node_expansion_required, "node expansion required for a filesystem")
+caps = vm.call("Identity", "GetPluginCapabilities").capabilities
+eq(["ONLINE"], [pb.PluginCapability.VolumeExpansion.Type.Name(c.volume_expansion.type)
+                for c in caps if c.HasField("volume_expansion")], "online expansion offered")
+n = vm.call("Node", "NodeExpandVolume", volume_id="kvol", volume_path=target,
+            staging_target_path=staging, volume_capability=cap,
+            capacity_range=pb.CapacityRange(required_bytes=128 * MiB), _timeout=300)
+eq(128 * MiB, n.capacity_bytes, "the VM's device after NodeExpandVolume")
+st2 = vm.call("Node", "NodeGetVolumeStats", volume_id="kvol", volume_path=target)
+b2 = [u for u in st2.usage if u.unit == pb.VolumeUsage.BYTES][0]
+check(b2.total > 100 * MiB, "statfs total in the VM after the grow: %d (was %d)" % (b2.total, b.total))
+check(b2.used >= b.used, "nothing lost: used %d, was %d" % (b2.used, b.used))
+# repeated: nothing more to do, same answer
+eq(128 * MiB, vm.call("Node", "NodeExpandVolume", volume_id="kvol", volume_path=target,
+                      staging_target_path=staging, volume_capability=cap,
+                      capacity_range=pb.CapacityRange(required_bytes=128 * MiB),
+                      _timeout=300).capacity_bytes, "repeated NodeExpandVolume")
+wait_until(180, "the VM to use the grown filesystem",
+           lambda: "VM-GREW" in open(T + "/console.log", errors="replace").read())
 vm.call("Node", "NodeUnpublishVolume", volume_id="kvol", target_path=target)
 vm.call("Node", "NodeUnstageVolume", volume_id="kvol", staging_target_path=staging)
 wait_until(60, "the VM to see nbd0 detached",

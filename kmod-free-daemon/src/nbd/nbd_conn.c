@@ -444,6 +444,11 @@ static bool parse_request(struct nbd_conn *c)
     }
     q->r = r;
     const char *why = NULL;
+    /* a volume grown since the handshake (volume.expand) is addressable at once: the kernel NBD
+     * driver reaches past the old end after the node plugin resized its device (online CSI
+     * expansion); other clients keep to the size they were given */
+    if (vol_size(c->vol) > c->tx.export_size)
+        c->tx.export_size = vol_size(c->vol);
     uint32_t err = nbd_request_validate(&r, &c->tx, &why);
     if (err) {
         log_warn("nbd", "client %llu: refusing %s (type %u) flags 0x%x offset %llu length %u: %s",

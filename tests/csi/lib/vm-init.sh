@@ -3,7 +3,8 @@
 # brings up QEMU's user network (the host is 10.0.2.2), runs the tandem-csi node plugin on
 # tcp://0.0.0.0:7000 (forwarded to the host), and plays the workload: once kubelet's part
 # (the host test) has staged and published the volume at target=, write known files, sync,
-# and print their SHA-256 on the console for the host to compare.
+# and print their SHA-256 on the console for the host to compare; after the online grow, use
+# the new space.
 export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -28,6 +29,18 @@ seq 1 200000 >"$TARGET/numbers.txt"
 cp /bin/busybox "$TARGET/busybox.bin"
 sync
 echo "VM-WROTE $(sha256sum "$TARGET/numbers.txt" | cut -d' ' -f1) $(sha256sum "$TARGET/busybox.bin" | cut -d' ' -f1)"
+# online expansion: once the host has grown the volume and the plugin the mounted ext4 (to
+# 128 MiB), allocate more than the old 64 MiB filesystem could hold and write one more file
+i=0
+while [ "$(df -k "$TARGET" | awk 'NR == 2 {print $2}')" -lt 100000 ]; do
+    sleep 0.2
+    i=$((i + 1))
+    [ $i -lt 3000 ] || { echo VM-TIMEOUT-GROW; poweroff -f; }
+done
+fallocate -l 72M "$TARGET/big" || echo "VM-FALLOCATE-FAILED"
+seq 1 50000 >"$TARGET/after.txt"
+sync
+echo "VM-GREW $(sha256sum "$TARGET/after.txt" | cut -d' ' -f1) $(df -k "$TARGET" | awk 'NR == 2 {print $2}')"
 while grep -q "^/dev/nbd" /proc/mounts || [ -e /sys/block/nbd0/pid ]; do sleep 0.2; done
 echo VM-DETACHED
 sleep 3600
