@@ -46,7 +46,11 @@ int cluster_load(struct cluster *c, const char *path, char *err, size_t errlen)
         }
         struct cluster_node *n = &c->nodes[c->n++];
         snprintf(n->id, sizeof(n->id), "%s", id);
-        snprintf(n->control, sizeof(n->control), "%s", control);
+        if (strncmp(control, "tls://", 6) == 0 && !strchr(control, '@'))
+            /* the bridge's certificate must be issued for this node id (ctl_tls.h) */
+            snprintf(n->control, sizeof(n->control), "tls://%s@%s", id, control + 6);
+        else
+            snprintf(n->control, sizeof(n->control), "%s", control);
         snprintf(n->peer, sizeof(n->peer), "%s", peer);
     }
     fclose(f);

@@ -1,6 +1,8 @@
 /* Control-API client (contract in ctl_client.h). */
 #include "ctl_client.h"
 
+#include "ctl_tls.h"
+
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -105,6 +107,8 @@ static int wait_fd(int fd, short events, long long deadline, const char *ep, cha
 struct json_object *ctl_call(const char *endpoint, struct json_object *req, int timeout_ms,
                              char *err, size_t errlen)
 {
+    if (strncmp(endpoint, "tls://", 6) == 0)
+        return ctl_tls_call(endpoint, req, timeout_ms, err, errlen);
     long long deadline = now_ms() + timeout_ms;
     int fd = ctl_connect(endpoint, err, errlen);
     if (fd < 0)

@@ -1,7 +1,8 @@
 /* A client for tandemd's control API (proto/control-api.md): one JSON request, one JSON reply.
  *
  * Endpoint: "unix:/path", "unix:///path" or "/path" for the daemon's Unix socket, "tcp://HOST:PORT"
- * or "HOST:PORT" for a control API reached over TCP.
+ * or "HOST:PORT" for a control API reached over TCP, "tls://NAME@HOST:PORT" for a node plugin's
+ * mutual-TLS bridge whose certificate must be issued for NAME (ctl_tls.h).
  *
  * Contract: opens a connection per call (the daemon serves one request at a time per connection
  * anyway, and this keeps concurrent handlers independent). Blocks for at most timeout_ms.

@@ -5,6 +5,7 @@
  *                      format, mount, bind into pods.
  * Signals: SIGTERM/SIGINT stop the server cleanly (calls in flight get a grace period). */
 #include "plugin.h"
+#include "ctl_tls.h"
 
 #include "util/log.h"
 #include "version.h"
@@ -20,22 +21,29 @@
 
 static void usage(FILE *f)
 {
-    fprintf(
-        f, "usage: tandem-csi --mode controller|node --endpoint unix:///csi/csi.sock\n"
-           "                  --node-id ID [--zone ZONE] [--workers N] [--verbose]\n"
-           "  controller: --nodes FILE         node-id, control endpoint, peer address per line\n"
-           "              [--state-dir DIR]    scratch space for restores (default /tmp)\n"
-           "  node:       --tandem-control PATH  the local tandemd's control socket\n"
-           "              [--state-dir DIR]    attachment records, FUSE mounts\n"
-           "                                   (default /var/lib/tandem-csi)\n"
-           "              [--attach auto|nbd|fuse]  kernel NBD, or nbdfuse+loop where the\n"
-           "                                   kernel has no nbd driver (auto: whichever works)\n");
+    fprintf(f,
+            "usage: tandem-csi --mode controller|node --endpoint unix:///csi/csi.sock\n"
+            "                  --node-id ID [--zone ZONE] [--workers N] [--verbose]\n"
+            "  controller: --nodes FILE         node-id, control endpoint, peer address per line\n"
+            "              [--state-dir DIR]    scratch space for restores (default /tmp)\n"
+            "              [--tls-cert F --tls-key F --tls-ca F]  for tls:// control endpoints\n"
+            "  node:       --tandem-control PATH  the local tandemd's control socket\n"
+            "              [--state-dir DIR]    attachment records, FUSE mounts\n"
+            "                                   (default /var/lib/tandem-csi)\n"
+            "              [--attach auto|nbd|fuse]  kernel NBD, or nbdfuse+loop where the\n"
+            "                                   kernel has no nbd driver (auto: whichever works)\n"
+            "              [--control-listen HOST:PORT --tls-cert F --tls-key F --tls-ca F\n"
+            "               [--control-peer NAME]]  serve the local control API with mutual\n"
+            "                                   TLS to the controller named NAME (default\n"
+            "                                   tandem-csi-controller)\n");
 }
 
 int main(int argc, char **argv)
 {
     static struct csi_plugin plugin = {.zone = "", .attach_mode = "auto"};
     const char *mode = NULL, *endpoint = NULL, *nodes_file = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL, *control_listen = NULL;
+    const char *control_peer = "tandem-csi-controller";
     unsigned workers = 4;
     bool verbose = false;
     static const struct option opts[] = {
@@ -48,6 +56,11 @@ int main(int argc, char **argv)
         {"state-dir", required_argument, NULL, 's'},
         {"attach", required_argument, NULL, 'a'},
         {"workers", required_argument, NULL, 'w'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
+        {"tls-ca", required_argument, NULL, 'A'},
+        {"control-listen", required_argument, NULL, 'L'},
+        {"control-peer", required_argument, NULL, 'P'},
         {"verbose", no_argument, NULL, 'v'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
@@ -83,6 +96,21 @@ int main(int argc, char **argv)
         case 'w':
             workers = (unsigned)atoi(optarg);
             break;
+        case 'C':
+            tls_cert = optarg;
+            break;
+        case 'K':
+            tls_key = optarg;
+            break;
+        case 'A':
+            tls_ca = optarg;
+            break;
+        case 'L':
+            control_listen = optarg;
+            break;
+        case 'P':
+            control_peer = optarg;
+            break;
         case 'v':
             verbose = true;
             break;
@@ -107,6 +135,16 @@ int main(int argc, char **argv)
     log_init("tandem-csi", verbose ? LOG_DEBUG : LOG_INFO);
     plugin.mode = strcmp(mode, "node") == 0 ? MODE_NODE : MODE_CONTROLLER;
     char err[1024];
+    if (tls_cert || tls_key || tls_ca) {
+        if (!tls_cert || !tls_key || !tls_ca) {
+            fprintf(stderr, "tandem-csi: --tls-cert, --tls-key and --tls-ca go together\n");
+            return 2;
+        }
+        if (ctl_tls_init(tls_cert, tls_key, tls_ca, err, sizeof(err)) < 0) {
+            fprintf(stderr, "tandem-csi: %s\n", err);
+            return 2;
+        }
+    }
     const struct rpc_method *node_or_ctl;
     size_t n_extra;
     if (plugin.mode == MODE_CONTROLLER) {
@@ -120,6 +158,14 @@ int main(int argc, char **argv)
         }
         if (!plugin.state_dir)
             plugin.state_dir = "/tmp";
+        for (size_t i = 0; i < plugin.cluster.n; i++)
+            if (strncmp(plugin.cluster.nodes[i].control, "tls://", 6) == 0 && !ctl_tls_ready()) {
+                fprintf(stderr,
+                        "tandem-csi: node %s's control endpoint is tls://: --tls-cert, "
+                        "--tls-key and --tls-ca are needed\n",
+                        plugin.cluster.nodes[i].id);
+                return 2;
+            }
         node_or_ctl = controller_methods;
         n_extra = controller_methods_n;
     } else {
@@ -134,6 +180,11 @@ int main(int argc, char **argv)
         }
         if (!plugin.state_dir)
             plugin.state_dir = "/var/lib/tandem-csi";
+        if (control_listen && !ctl_tls_ready()) {
+            fprintf(stderr, "tandem-csi: --control-listen needs --tls-cert, --tls-key and "
+                            "--tls-ca\n");
+            return 2;
+        }
         node_or_ctl = node_methods;
         n_extra = node_methods_n;
     }
@@ -152,6 +203,13 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* after the mask: the bridge's threads must not take SIGTERM either */
+    if (plugin.mode == MODE_NODE && control_listen &&
+        ctl_tls_bridge_start(control_listen, control_peer, plugin.tandem_control, err,
+                             sizeof(err)) < 0) {
+        log_error("main", "%s", err);
+        return 1;
+    }
     grpc_init();
     struct rpc_server *srv = rpc_server_start(endpoint, methods, n, workers, err, sizeof(err));
     if (!srv) {

@@ -61,10 +61,18 @@ for d in kinds["StorageClass"] + kinds["VolumeSnapshotClass"]:
     for k, v in d["parameters"].items():
         if k.endswith("-secret-name"):
             check(v in secrets, "Secret " + v)
+# the control path is authenticated: the node plugin serves the control socket with mutual TLS
+# (no socat bridge), the controller has its certificate
+nargs = ncs["tandem-csi"]["args"]
+check(any(a.startswith("--control-listen=") for a in nargs), "node plugin --control-listen")
+for flag in ("--tls-cert=", "--tls-key=", "--tls-ca="):
+    check(any(a.startswith(flag) for a in nargs), "node plugin " + flag)
+    check(any(a.startswith(flag) for a in images["tandem-csi"]["args"]), "controller " + flag)
+check(not any("socat" in c.get("image", "") for c in ncs.values()), "no socat bridge")
 # the nodes file in the ConfigMap is in the format the controller reads
 for line in one("ConfigMap", "tandem-nodes")["data"]["nodes"].splitlines():
     line = line.split("#")[0].split()
-    check(not line or (len(line) == 3 and line[1].startswith("tcp://")), "nodes line %s" % line)
+    check(not line or (len(line) == 3 and line[1].startswith("tls://")), "nodes line %s" % line)
 
 # the example parameters are accepted by the real controller
 c = Plugin("controller")
