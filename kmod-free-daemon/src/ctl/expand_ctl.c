@@ -82,6 +82,6 @@ struct json_object *expand_ctl(struct registry *reg, const struct ctl_node_info 
     if (size == cur)
         return res;
     json_object_put(res);
-    res = reactor_call(info->rq, start, e, json_object_get(req), 30000);
+    res = reactor_call_copy(info->rq, start, e, req, 30000);
     return res ? res : json_reply_fail("internal", "timed out waiting for the daemon");
 }

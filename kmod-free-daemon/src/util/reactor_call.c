@@ -103,6 +103,17 @@ struct json_object *reactor_call(struct reactor_queue *q, reactor_job_fn start, 
     return result;
 }
 
+struct json_object *reactor_call_copy(struct reactor_queue *q, reactor_job_fn start, void *arg,
+                                      struct json_object *req, unsigned timeout_ms)
+{
+    struct json_object *copy = NULL;
+    if (json_object_deep_copy(req, &copy, NULL) < 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return reactor_call(q, start, arg, copy, timeout_ms);
+}
+
 void reactor_call_finish(struct reactor_job *job, struct json_object *result)
 {
     pthread_mutex_lock(&job->lock);

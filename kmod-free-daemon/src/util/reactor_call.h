@@ -8,7 +8,10 @@
  *    the two sides lets go last frees it.
  *  - job->start runs on the reactor thread; it may finish the job at once or later (after
  *    network round trips), always on the reactor thread.
- *  - result is a json-c object handed to the caller (who puts it); a timed-out result is freed. */
+ *  - result is a json-c object handed to the caller (who puts it); a timed-out result is freed.
+ *  - A json-c object is owned by one thread at a time: json-c's reference counts are not
+ *    atomic (Debian builds it without threading support), so in and result change hands and
+ *    are never shared. A caller that keeps its request uses reactor_call_copy(). */
 #ifndef TANDEM_UTIL_REACTOR_CALL_H
 #define TANDEM_UTIL_REACTOR_CALL_H
 
@@ -47,6 +50,11 @@ void reactor_queue_destroy(struct reactor_queue *q);
 /* Caller thread. in is consumed. Returns the result (caller puts it) or NULL on timeout. */
 struct json_object *reactor_call(struct reactor_queue *q, reactor_job_fn start, void *arg,
                                  struct json_object *in, unsigned timeout_ms);
+/* Caller thread. Like reactor_call(), but the job gets a deep copy of req and the caller keeps
+ * req. (Sharing req through json_object_get() lost a reference-count decrement when the control
+ * thread and the reactor put it at the same moment: a leaked request object.) */
+struct json_object *reactor_call_copy(struct reactor_queue *q, reactor_job_fn start, void *arg,
+                                      struct json_object *req, unsigned timeout_ms);
 /* Reactor thread. Takes ownership of result. */
 void reactor_call_finish(struct reactor_job *job, struct json_object *result);
 
