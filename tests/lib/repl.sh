@@ -9,6 +9,8 @@
 #                                   ZONES=loopback and says which
 #   node_ip NAME                    the address NAME listens on (127.0.0.1 or its zone's)
 #   cut_zone NAME / heal_zone NAME  take NAME's zone link down / up (netns only)
+#   cut_link A B / heal_link A B    drop / pass the traffic between A and B only (an iptables
+#                                   rule in A's namespace; netns only): both still see others
 #   start_node NAME PORT [args]     tandemd --listen IP:PORT --zone zone-NAME
 #   rstatus NODE VOL                volume status JSON
 #   link_state NODE VOL PEER        connection state of PEER as NODE sees it
@@ -64,6 +66,15 @@ node_ip() {
 
 cut_zone() { ip -n "$_ZNS-$1" link set z0 down; }
 heal_zone() { ip -n "$_ZNS-$1" link set z0 up; }
+
+_link_rules() { # -I|-D A B
+    local b
+    b=$(node_ip "$3")
+    ip netns exec "$_ZNS-$2" iptables "$1" INPUT -s "$b" -j DROP
+    ip netns exec "$_ZNS-$2" iptables "$1" OUTPUT -d "$b" -j DROP
+}
+cut_link() { _link_rules -I "$1" "$2"; }
+heal_link() { _link_rules -D "$1" "$2"; }
 
 start_node() {
     local name=$1 port=$2 ns=""

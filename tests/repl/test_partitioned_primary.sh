@@ -25,6 +25,8 @@ if [ "$ZONES" = netns ]; then
     _held() { [ "$(rstatus n1 r | jq -r .suspended_writes)" = true ]; }
     wait_until 10 "the isolated primary to hold the write" _held
 fi
+# n3 votes for n2 only once it, too, sees no live primary (proto §5)
+wait_link n3 r n1 Disconnected 15
 ctl n2 volume promote r --force >/dev/null
 qemu-io -f raw "$(nbd_uri n2 r)" -c "write -P 0x20 4M 2M" -c "write -P 0x21 30M 1M" >/dev/null
 if [ "$ZONES" = netns ]; then heal_zone n1; else kill -CONT "$n1_PID"; fi

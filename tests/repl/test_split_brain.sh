@@ -40,6 +40,7 @@ victim=$(data_sum n1 r)
 # the other side, without n1, promotes and writes other regions
 wait_link n2 r n3 Connected
 wait_link n2 r n1 Disconnected
+wait_link n3 r n1 Disconnected # n3's vote needs it not to see the primary n1 (proto §5)
 ctl n2 volume promote r --force >/dev/null
 qemu-io -f raw "$(nbd_uri n2 r)" -c "write -P 0x42 4M 2M" -c flush >/dev/null
 wait_peer_synced n2 r n3

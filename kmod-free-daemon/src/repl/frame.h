@@ -41,7 +41,8 @@ enum frame_type {
     FRAME_READ_REQ = 20,
     FRAME_READ_DATA = 21,
     FRAME_EXPAND = 22,
-    FRAME_TYPE_MAX = 22,
+    FRAME_VOTE_REQ = 23,
+    FRAME_TYPE_MAX = 23,
 };
 
 #define FRAME_F_FUA     1u

@@ -60,7 +60,7 @@ static bool frame_is_json(uint8_t type)
 {
     return type == FRAME_HELLO || type == FRAME_CREATE || type == FRAME_ATTACH ||
            type == FRAME_ATTACH_REFUSE || type == FRAME_ROLE || type == FRAME_RS_DONE ||
-           type == FRAME_SNAPSHOT || type == FRAME_EXPAND;
+           type == FRAME_SNAPSHOT || type == FRAME_EXPAND || type == FRAME_VOTE_REQ;
 }
 
 static size_t rx_alloc_len(const struct frame *f)

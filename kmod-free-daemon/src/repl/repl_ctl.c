@@ -443,6 +443,50 @@ static void job_role(struct reactor_job *job)
             return;
         }
     }
+    if (rv->vote.job) {
+        snprintf(msg, sizeof(msg), "cannot promote %s: a promotion is already under way here",
+                 name);
+        reactor_call_finish(job, json_reply_fail("busy", msg));
+        return;
+    }
+    if (rv->promised_to) {
+        snprintf(msg, sizeof(msg),
+                 "cannot promote %s: this node just voted for %s's promotion; retry in a "
+                 "few seconds if %s did not become primary",
+                 name, m->members[rv->promised_to - 1].node, m->members[rv->promised_to - 1].node);
+        reactor_call_finish(job, json_reply_fail("failed_precondition", msg));
+        return;
+    }
+    if (rv->quorum_override && !rvol_has_quorum(rv)) {
+        /* the operator's disaster-recovery override: no majority to ask */
+        if (rvol_become_primary(rv, force, msg, sizeof(msg)) < 0) {
+            reactor_call_finish(job, json_reply_fail("failed_precondition", msg));
+            return;
+        }
+        reactor_call_finish(job, json_reply_ok());
+        return;
+    }
+    rvol_vote_start(rv, job, force); /* finishes the job */
+}
+
+int rvol_become_primary(struct rvol *rv, bool force, char *msg, size_t msglen)
+{
+    struct repl_meta *m = &rv->meta;
+    const char *name = rv->entry->name;
+    if (m->role == ROLE_PRIMARY)
+        return 0;
+    if (m->disk != DISK_UPTODATE) {
+        snprintf(msg, msglen, "cannot promote %s: local data became %s meanwhile", name,
+                 disk_state_name(m->disk));
+        return -1;
+    }
+    for (unsigned i = 0; i < m->n_members; i++)
+        if (i != rv->self && rv->links[i].link != LINK_DOWN &&
+            rv->links[i].peer_role == ROLE_PRIMARY) {
+            snprintf(msg, msglen, "cannot promote %s: %s became primary meanwhile", name,
+                     m->members[i].node);
+            return -1;
+        }
     m->role = ROLE_PRIMARY;
     /* Members not with us now will be behind: start a generation they do not have. */
     bool absent = false;
@@ -457,7 +501,7 @@ static void job_role(struct reactor_job *job)
     rvol_save_meta(rv);
     rvol_role_changed(rv);
     log_info("repl", "volume %s: promoted to primary%s", name, force ? " (forced)" : "");
-    reactor_call_finish(job, json_reply_ok());
+    return 0;
 }
 
 static void job_verify(struct reactor_job *job)

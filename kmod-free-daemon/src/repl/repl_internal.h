@@ -41,7 +41,8 @@ enum ack_kind {
     ACK_VERIFY,
     ACK_READ,
     ACK_SNAPSHOT,
-    ACK_EXPAND
+    ACK_EXPAND,
+    ACK_VOTE
 };
 
 struct ack_slot {
@@ -163,6 +164,15 @@ struct verify_run {
     unsigned n_found;
 };
 
+/* A promotion waiting for its votes (vote.c). */
+struct vote_run {
+    struct reactor_job *job; /* NULL: none under way */
+    bool force;
+    unsigned asked, answered, granted; /* member bits; granted includes this node */
+    uint64_t deadline_ms;
+    char refusals[640];
+};
+
 struct rvol {
     struct repl_node *node;
     struct volume *vol;
@@ -190,6 +200,10 @@ struct rvol {
     bool quorum_override;
     uint64_t eio_no_majority; /* writes failed because too few replicas had them */
     struct verify_run verify;
+    struct vote_run vote;
+    /* As a voter: the member (index + 1, 0 none) this node last voted for, and when. */
+    unsigned promised_to;
+    uint64_t promised_ms;
     struct rvol *next;
 };
 
@@ -306,6 +320,22 @@ void rvol_verify_serve(struct rvol *rv, struct peer *p, const struct frame *f);
 void rvol_verify_status(struct rvol *rv, struct json_object *out);
 uint64_t uuid_to_id(const uint8_t uuid[16]);
 void peer_fail_acks(struct peer *p);
+
+/* repl_ctl.c: the promotion itself, once the votes are in; -1 and a message if this node can
+ * no longer be promoted. */
+int rvol_become_primary(struct rvol *rv, bool force, char *msg, size_t msglen);
+
+/* vote.c: promotion needs a majority of voters that each see no live primary (§5) */
+/* Asks every attached member for its vote; finishes job (ok or refused) when decided. */
+void rvol_vote_start(struct rvol *rv, struct reactor_job *job, bool force);
+/* An answer (ACK: err 0 granted, else refused with reason), or a lost connection. */
+void rvol_vote_answer(struct rvol *rv, unsigned member, int err, const void *reason,
+                      uint32_t reason_len);
+void rvol_vote_tick(struct rvol *rv);
+/* Volume closing: forget the promotion under way (its job fails). */
+void rvol_vote_cancel(struct rvol *rv);
+/* Voter side: answer a VOTE_REQ. */
+void rvol_vote_serve(struct rvol *rv, struct peer *p, const struct frame *f, struct json_object *o);
 
 /* rexpand.c: growing a replicated volume */
 int rvol_grow(struct rvol *rv, uint64_t size, char *err, size_t errlen);

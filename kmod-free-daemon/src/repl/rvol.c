@@ -233,6 +233,8 @@ void rvol_close(struct rvol *rv)
 {
     if (rv->node && rv->node->saver)
         meta_saver_drain(rv->node->saver, rv);
+    if (rv->node)
+        rvol_vote_cancel(rv);
     for (unsigned i = 0; i < rv->meta.n_members; i++)
         if (i != rv->self && rv->links[i].oos.bits)
             bitmap_close(&rv->links[i].oos);
@@ -750,6 +752,10 @@ void rvol_ack(struct peer *p, const struct frame *f, const void *payload)
         rvol_expand_ack(ptr, (unsigned)region, err);
         return;
     }
+    if (kind == ACK_VOTE) {
+        rvol_vote_answer(ptr, (unsigned)region, err, payload, payload ? f->payload_len : 0);
+        return;
+    }
     if (kind == ACK_VERIFY) {
         struct ack_slot a = *s;
         a.kind = ACK_VERIFY;
@@ -804,6 +810,8 @@ void peer_fail_acks(struct peer *p)
             rvol_snapshot_ack(s->ptr, (unsigned)s->region, ECONNRESET);
         } else if (kind == ACK_EXPAND) {
             rvol_expand_ack(s->ptr, (unsigned)s->region, ECONNRESET);
+        } else if (kind == ACK_VOTE) {
+            rvol_vote_answer(s->ptr, (unsigned)s->region, ECONNRESET, NULL, 0);
         } else if (kind == ACK_VERIFY) {
             rvol_verify_answer(s->ptr, p, s, ECONNRESET, NULL, 0);
         } else if (kind == ACK_READ) {
@@ -1086,12 +1094,17 @@ void rvol_frame(struct rvol *rv, struct peer *p, const struct frame *f, void *pa
                            : ROLE_SECONDARY;
         if (json_object_object_get_ex(o, "disk", &v))
             disk_state_parse(json_object_get_string(v), &l->peer_disk);
+        if (rv->promised_to == (unsigned)(l - rv->links) + 1)
+            rv->promised_to = 0; /* our candidate won or gave up */
         break;
     case FRAME_SNAPSHOT:
         rvol_snapshot_frame(rv, p, f, o);
         break;
     case FRAME_EXPAND:
         rvol_expand_frame(rv, p, f, o);
+        break;
+    case FRAME_VOTE_REQ:
+        rvol_vote_serve(rv, p, f, o);
         break;
     case FRAME_RS_DONE:
         /* the primary says: you hold everything of generation `current` */
@@ -1133,6 +1146,7 @@ void rvol_tick(struct rvol *rv)
         if (i != rv->self && rv->links[i].link == LINK_SYNC_SOURCE)
             resync_pump(rv, &rv->links[i]);
     rvol_verify_tick(rv);
+    rvol_vote_tick(rv);
     release_held(rv);
     /* Write intent is cleared once nothing is in flight and every member is attached and in
      * sync: then no region can differ anywhere. Only after 5 s without writes, because every
