@@ -82,7 +82,6 @@ const char *frame_type_name(uint8_t type)
         "?",       "HELLO",    "ATTACH",   "ATTACH_REFUSE", "CREATE",     "WRITE",
         "TRIM",    "ZERO",     "FLUSH",    "ACK",           "PING",       "PONG",
         "BITMAP",  "RS_DATA",  "RS_ACK",   "VERIFY_REQ",    "VERIFY_SUM", "ROLE",
-        "RS_DONE", "SNAPSHOT", "READ_REQ", "READ_DATA",     "EXPAND",
-        "VOTE_REQ"};
+        "RS_DONE", "SNAPSHOT", "READ_REQ", "READ_DATA",     "EXPAND",     "VOTE_REQ"};
     return type <= FRAME_TYPE_MAX ? names[type] : "?";
 }

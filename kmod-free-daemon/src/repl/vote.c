@@ -46,10 +46,9 @@ static void vote_fail(struct rvol *rv, const char *why)
 {
     struct vote_run *v = &rv->vote;
     char msg[1024];
-    snprintf(msg, sizeof(msg),
-             "cannot promote %s: %s (%u of %u votes; a majority needs %u)%s%s", rv->entry->name,
-             why, vote_count(v->granted), rv->meta.n_members, rv->meta.n_members / 2 + 1,
-             v->refusals[0] ? ": " : "", v->refusals);
+    snprintf(msg, sizeof(msg), "cannot promote %s: %s (%u of %u votes; a majority needs %u)%s%s",
+             rv->entry->name, why, vote_count(v->granted), rv->meta.n_members,
+             rv->meta.n_members / 2 + 1, v->refusals[0] ? ": " : "", v->refusals);
     log_warn("repl", "volume %s: promotion refused: %s", rv->entry->name, msg);
     vote_finish(rv, json_reply_fail("failed_precondition", msg), true);
 }
@@ -145,8 +144,8 @@ void rvol_vote_tick(struct rvol *rv)
     for (unsigned i = 0; i < rv->meta.n_members; i++)
         if ((v->asked & ~v->answered) & (1u << i)) {
             char text[160];
-            snprintf(text, sizeof(text), "%s did not answer within %u ms",
-                     rv->meta.members[i].node, rv->node->timeout_ms);
+            snprintf(text, sizeof(text), "%s did not answer within %u ms", rv->meta.members[i].node,
+                     rv->node->timeout_ms);
             add_refusal(v, text);
         }
     vote_fail(rv, "not every voter answered in time");
@@ -183,8 +182,8 @@ static void vote_refusal(struct rvol *rv, unsigned cand, struct json_object *o, 
         if (i == rv->self || i == cand)
             continue;
         if (l->peer->state == PEER_UP && l->link != LINK_DOWN && l->peer_role == ROLE_PRIMARY) {
-            snprintf(why, len, "%s refuses: it is connected to the primary %s (%s)", me,
-                     l->m->node, l->m->addr);
+            snprintf(why, len, "%s refuses: it is connected to the primary %s (%s)", me, l->m->node,
+                     l->m->addr);
             return;
         }
     }
@@ -202,8 +201,8 @@ static void vote_refusal(struct rvol *rv, unsigned cand, struct json_object *o, 
     if (cc != m->current &&
         (cc == m->history[0] || cc == m->history[1] || cc == rv->links[cand].m->bitmap_base)) {
         snprintf(why, len,
-                 "%s refuses: %s is behind (its generation %016llx is older than %s's %016llx)",
-                 me, cn, (unsigned long long)cc, me, (unsigned long long)m->current);
+                 "%s refuses: %s is behind (its generation %016llx is older than %s's %016llx)", me,
+                 cn, (unsigned long long)cc, me, (unsigned long long)m->current);
         return;
     }
 }
