@@ -28,7 +28,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: tandemctl [--control PATH] [--json] COMMAND\n"
                "  volume create NAME --size SIZE     (SIZE like 256M, 10G)\n"
-               "         [--replica NODE@HOST:PORT ...] [--on-no-quorum suspend|io-error]\n"
+               "         [--replica NODE@HOST:PORT ...] [--witness NODE@HOST:PORT ...]\n"
+               "         [--on-no-quorum suspend|io-error]   (a witness votes, holds no data)\n"
                "  volume promote NAME [--force [--no-quorum]] | demote NAME\n"
                "  volume list | status NAME | delete NAME\n"
                "  volume expand NAME --size SIZE     (grow online, on the primary)\n"
@@ -174,6 +175,9 @@ static void print_status(struct json_object *v)
                    jstr(v, "name"), jstr(v, "name"));
         if (strcmp(jstr(v, "quorum_override"), "true") == 0)
             printf("!!! writing WITHOUT QUORUM by operator override !!!\n");
+        struct json_object *why;
+        if (json_object_object_get_ex(v, "disk_reason", &why))
+            printf("outdated:   %s\n", json_object_get_string(why));
         printf("replicas:\n  %-12s %-10s %-10s %-12s %-14s %s\n", "NODE", "ZONE", "ROLE", "DISK",
                "CONNECTION", "RESYNC");
         for (size_t i = 0; i < json_object_array_length(reps); i++) {
@@ -581,8 +585,8 @@ int main(int argc, char **argv)
     const char *pos[8];
     int npos = 0;
     const char *size_arg = NULL, *no_quorum = NULL;
-    const char *replicas[8];
-    int nrep = 0;
+    const char *replicas[8], *witnesses[8];
+    int nrep = 0, nwit = 0;
     bool force = false, no_quorum_override = false, discard_local = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -603,8 +607,9 @@ int main(int argc, char **argv)
                 return die_usage("too many --replica");
             replicas[nrep++] = argv[++i];
         } else if (strcmp(a, "--witness") == 0 && i + 1 < argc) {
-            fprintf(stderr, "tandemctl: --witness: diskless witnesses are not supported yet\n");
-            return EXIT_USAGE;
+            if (nwit == 8)
+                return die_usage("too many --witness");
+            witnesses[nwit++] = argv[++i];
         } else if (strcmp(a, "--on-no-quorum") == 0 && i + 1 < argc) {
             no_quorum = argv[++i];
             if (strcmp(no_quorum, "suspend") != 0 && strcmp(no_quorum, "io-error") != 0)
@@ -670,6 +675,14 @@ int main(int argc, char **argv)
             for (int k = 0; k < nrep; k++)
                 json_object_array_add(arr, json_object_new_string(replicas[k]));
             json_object_object_add(req, "replicas", arr);
+        }
+        if (nwit && !nrep)
+            return die_usage("--witness needs data replicas (--replica) too");
+        if (nwit) {
+            struct json_object *arr = json_object_new_array();
+            for (int k = 0; k < nwit; k++)
+                json_object_array_add(arr, json_object_new_string(witnesses[k]));
+            json_object_object_add(req, "witnesses", arr);
         }
         if (no_quorum)
             json_object_object_add(req, "on_no_quorum", json_object_new_string(no_quorum));

@@ -126,6 +126,28 @@ wait_peer_synced() { # NODE VOL PEER [TIMEOUT]: PEER Connected with nothing left
     wait_until "$t" "$peer to be in sync with $node for $vol" _wps
 }
 
+# witness_nodes VOL SIZE: data replicas n1 n2 and witness w (zones as set up before), VOL
+# created on n1.
+witness_nodes() {
+    repl_ports
+    start_node n1 $P1
+    start_node n2 $P2
+    start_node w $P3
+    ctl n1 volume create "$1" --size "$2" --replica "n1@$(node_ip n1):$P1" \
+        --replica "n2@$(node_ip n2):$P2" --witness "w@$(node_ip w):$P3" >/dev/null
+}
+
+# nbd_go_error NODE VOL: the message of NODE's refusal of NBD_OPT_GO for VOL
+nbd_go_error() {
+    /usr/bin/python3 -c '
+import sys; sys.path.insert(0, sys.argv[2])
+import struct
+from nbdraw import Raw, OPT
+c = Raw(sys.argv[1]); c.greeting()
+c.option(OPT["GO"], struct.pack(">I", len(sys.argv[3])) + sys.argv[3].encode() + struct.pack(">H", 0))
+print(c.reply()[2].decode())' "$T/$1/nbd.sock" "$TANDEM_ROOT/tests/lib" "$2"
+}
+
 # three_nodes VOL SIZE [create args...]: n1 n2 n3 on fresh ports, VOL created on n1 with all
 # three as replicas; REPLICAS holds the --replica arguments for further volumes.
 three_nodes() {

@@ -81,6 +81,8 @@ int repl_meta_save(const char *dir, const struct repl_meta *m, char *err, size_t
         json_object_object_add(r, "node", json_object_new_string(m->members[i].node));
         json_object_object_add(r, "addr", json_object_new_string(m->members[i].addr));
         json_object_object_add(r, "bitmap_base", json_hex_u64(m->members[i].bitmap_base));
+        if (m->members[i].witness)
+            json_object_object_add(r, "witness", json_object_new_boolean(1));
         json_object_array_add(arr, r);
     }
     json_object_object_add(o, "replicas", arr);
@@ -142,6 +144,8 @@ int repl_meta_load(const char *dir, struct repl_meta *m, char *err, size_t errle
         snprintf(m->members[i].node, sizeof(m->members[i].node), "%s", json_object_get_string(n));
         snprintf(m->members[i].addr, sizeof(m->members[i].addr), "%s", json_object_get_string(a));
         m->members[i].bitmap_base = json_get_hex_u64(r, "bitmap_base");
+        m->members[i].witness =
+            json_object_object_get_ex(r, "witness", &n) && json_object_get_boolean(n);
     }
     rc = 0;
 bad:

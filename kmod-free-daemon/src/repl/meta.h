@@ -22,6 +22,7 @@ struct repl_member {
     char node[REPL_NAME_MAX + 1];
     char addr[128];       /* HOST:PORT of its peer listener */
     uint64_t bitmap_base; /* our `current` when we began tracking what it missed */
+    bool witness;         /* a diskless voter: no data, never primary (proto §11) */
 };
 
 struct repl_meta {

@@ -65,6 +65,8 @@ static void send_create(struct create_job *cj, unsigned i)
         struct json_object *m = json_object_new_object();
         json_object_object_add(m, "node", json_object_new_string(rv->meta.members[k].node));
         json_object_object_add(m, "addr", json_object_new_string(rv->meta.members[k].addr));
+        if (rv->meta.members[k].witness)
+            json_object_object_add(m, "witness", json_object_new_boolean(1));
         json_object_array_add(arr, m);
     }
     json_object_object_add(o, "replicas", arr);
@@ -218,11 +220,17 @@ static struct json_object *ctl_create(struct repl_node *n, struct json_object *r
     if (!json_object_object_get_ex(req, "replicas", &reps) ||
         !json_object_is_type(reps, json_type_array))
         return json_reply_fail("invalid", "\"replicas\" must be a list of NODE@HOST:PORT");
-    size_t nrep = json_object_array_length(reps);
-    if (nrep < 2 || nrep > REPL_MAX_REPLICAS) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "a replicated volume has 2 to %d replicas (got %zu)",
-                 REPL_MAX_REPLICAS, nrep);
+    struct json_object *wits = NULL;
+    if (json_object_object_get_ex(req, "witnesses", &wits) &&
+        !json_object_is_type(wits, json_type_array))
+        return json_reply_fail("invalid", "\"witnesses\" must be a list of NODE@HOST:PORT");
+    size_t nrep = json_object_array_length(reps), nwit = wits ? json_object_array_length(wits) : 0;
+    if (nrep < 2 || nrep + nwit > REPL_MAX_REPLICAS) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "a replicated volume has 2 to %d members, at least 2 of them data replicas "
+                 "(got %zu replicas and %zu witnesses)",
+                 REPL_MAX_REPLICAS, nrep, nwit);
         return json_reply_fail("invalid", msg);
     }
     if (!n->listen_addr[0])
@@ -233,25 +241,34 @@ static struct json_object *ctl_create(struct repl_node *n, struct json_object *r
     m.io_error_on_no_quorum = json_object_object_get_ex(req, "on_no_quorum", &v) &&
                               strcmp(json_object_get_string(v), "io-error") == 0;
     bool self = false;
-    for (size_t i = 0; i < nrep; i++) {
-        const char *spec = json_object_get_string(json_object_array_get_idx(reps, i));
+    for (size_t i = 0; i < nrep + nwit; i++) {
+        bool witness = i >= nrep;
+        const char *spec =
+            json_object_get_string(witness ? json_object_array_get_idx(wits, i - nrep)
+                                           : json_object_array_get_idx(reps, i));
         const char *at = spec ? strchr(spec, '@') : NULL;
         if (!at || at == spec || !strchr(at, ':')) {
             char msg[160];
-            snprintf(msg, sizeof(msg), "bad replica \"%s\": want NODE@HOST:PORT", spec ? spec : "");
+            snprintf(msg, sizeof(msg), "bad %s \"%s\": want NODE@HOST:PORT",
+                     witness ? "witness" : "replica", spec ? spec : "");
             return json_reply_fail("invalid", msg);
         }
         struct repl_member *mb = &m.members[m.n_members++];
+        mb->witness = witness;
         snprintf(mb->node, sizeof(mb->node), "%.*s", (int)(at - spec), spec);
         snprintf(mb->addr, sizeof(mb->addr), "%s", at + 1);
         for (unsigned k = 0; k + 1 < m.n_members; k++)
             if (strcmp(m.members[k].node, mb->node) == 0)
                 return json_reply_fail("invalid", "a node appears twice in the replica list");
+        if (strcmp(mb->node, n->name) == 0 && witness)
+            return json_reply_fail("invalid", "this node is the one that creates the volume and "
+                                              "becomes its primary: it cannot be a witness; "
+                                              "run the create on a data replica");
         self |= strcmp(mb->node, n->name) == 0;
     }
     if (!self) {
         char msg[160];
-        snprintf(msg, sizeof(msg), "this node (%s) must be one of the replicas", n->name);
+        snprintf(msg, sizeof(msg), "this node (%s) must be one of the data replicas", n->name);
         return json_reply_fail("invalid", msg);
     }
     char err[768];
@@ -322,7 +339,12 @@ int frame_create_received(struct repl_node *n, struct peer *p, struct json_objec
         struct repl_member *mb = &m.members[m.n_members++];
         snprintf(mb->node, sizeof(mb->node), "%s", json_object_get_string(nn));
         snprintf(mb->addr, sizeof(mb->addr), "%s", json_object_get_string(aa));
-        self |= strcmp(mb->node, n->name) == 0;
+        mb->witness = json_object_object_get_ex(r, "witness", &aa) && json_object_get_boolean(aa);
+        if (strcmp(mb->node, n->name) == 0) {
+            self = true;
+            if (mb->witness)
+                m.disk = DISK_DISKLESS; /* metadata only (witness.c) */
+        }
     }
     if (!self) {
         snprintf(err, errlen, "this node (%s) is not in the replica list", n->name);
@@ -394,6 +416,14 @@ static void job_role(struct reactor_job *job)
         return;
     }
     /* promote */
+    if (rvol_is_witness(rv, rv->self)) {
+        snprintf(msg, sizeof(msg),
+                 "cannot promote %s: this node is a witness for it (it votes, it holds no data); "
+                 "promote one of its data replicas",
+                 name);
+        reactor_call_finish(job, json_reply_fail("failed_precondition", msg));
+        return;
+    }
     if (no_quorum && !force) {
         reactor_call_finish(job, json_reply_fail("invalid", "--no-quorum needs --force"));
         return;
@@ -411,8 +441,8 @@ static void job_role(struct reactor_job *job)
         return;
     }
     if (m->disk != DISK_UPTODATE) {
-        snprintf(msg, sizeof(msg), "cannot promote %s: local data is %s, not UpToDate", name,
-                 disk_state_name(m->disk));
+        snprintf(msg, sizeof(msg), "cannot promote %s: local data is %s, not UpToDate%s%s", name,
+                 disk_state_name(m->disk), rv->outdated_why[0] ? ": " : "", rv->outdated_why);
         reactor_call_finish(job, json_reply_fail("failed_precondition", msg));
         return;
     }

@@ -42,7 +42,8 @@ enum ack_kind {
     ACK_READ,
     ACK_SNAPSHOT,
     ACK_EXPAND,
-    ACK_VOTE
+    ACK_VOTE,
+    ACK_GEN /* a witness holds a generation: region = the generation, len = the member */
 };
 
 struct ack_slot {
@@ -111,6 +112,10 @@ struct member_link {
     uint64_t resync_bytes; /* copied in this resync (status, tests) */
     uint64_t resync_total; /* regions to copy when it started */
     char refuse_reason[160];
+    /* A witness member (witness.c): its generation follows ours (equal or behind at attach,
+     * then told every new one), and the newest of ours it has acknowledged as durable. */
+    bool witness_follows;
+    uint64_t witness_gen;
 };
 
 struct rio;
@@ -204,6 +209,14 @@ struct rvol {
     /* As a voter: the member (index + 1, 0 none) this node last voted for, and when. */
     unsigned promised_to;
     uint64_t promised_ms;
+    /* This node as a witness: generation notices to acknowledge once their save is durable
+     * (per member: the notice's seq on its connection, and the metadata version). */
+    struct {
+        uint64_t seq, version;
+        bool pending;
+    } gen_acks[REPL_MAX_REPLICAS];
+    uint64_t witness_data_frames; /* WRITE/RS_DATA that reached this witness (refused): 0 */
+    char outdated_why[200];       /* why the disk went Outdated (status, promote's refusal) */
     struct rvol *next;
 };
 
@@ -293,6 +306,8 @@ void rvol_start_resync(struct rvol *rv, struct member_link *l);
 void rvol_save_meta(struct rvol *rv);
 /* The saver's completion (meta_saver.h), reactor thread. */
 void rvol_meta_saved(void *owner, uint64_t version, int err, const char *msg);
+/* Sends our generation ids, role and disk state as a ROLE or RS_DONE frame. */
+void rvol_send_gens(struct rvol *rv, struct peer *p, uint8_t type);
 /* Tells every connected peer our role, disk state and generation (ROLE frame). */
 void rvol_announce(struct rvol *rv);
 
@@ -336,6 +351,32 @@ void rvol_vote_tick(struct rvol *rv);
 void rvol_vote_cancel(struct rvol *rv);
 /* Voter side: answer a VOTE_REQ. */
 void rvol_vote_serve(struct rvol *rv, struct peer *p, const struct frame *f, struct json_object *o);
+
+/* witness.c: diskless voters (proto §11) */
+static inline bool rvol_is_witness(const struct rvol *rv, unsigned member)
+{
+    return rv->meta.members[member].witness;
+}
+/* Primary: tell a following witness our generation (RS_DONE, acknowledged once durable). */
+void witness_send_gen(struct rvol *rv, struct member_link *l);
+/* Every attached witness that follows us has acknowledged our current generation: the first
+ * write of a generation waits for this, so the witness may count toward its majority. */
+bool witness_gens_ok(const struct rvol *rv);
+/* The witness counts toward a write's majority now. */
+bool witness_holds_gen(const struct rvol *rv, const struct member_link *l);
+/* ATTACH from or to a witness: generation bookkeeping instead of resync decisions. True if
+ * this data replica learnt that it is behind (the caller makes it Outdated and demotes it). */
+bool witness_on_attach(struct rvol *rv, struct member_link *l, uint64_t rc, bool peer_behind,
+                       bool we_behind);
+/* On the witness: RS_DONE from a primary, adopted and acknowledged once durable. */
+void witness_take_gen(struct rvol *rv, struct peer *p, struct member_link *l, const struct frame *f,
+                      struct json_object *o);
+/* On the witness: the metadata is durable up to `version`: send the acks it covers. */
+void witness_meta_durable(struct rvol *rv);
+/* Primary: ACK of a generation notice. */
+void witness_gen_acked(struct rvol *rv, unsigned member, uint64_t gen, int err);
+/* Writes waiting for the generation to be durable and acknowledged: start them if ready. */
+void rvol_gen_ready(struct rvol *rv);
 
 /* rexpand.c: growing a replicated volume */
 int rvol_grow(struct rvol *rv, uint64_t size, char *err, size_t errlen);

@@ -19,9 +19,10 @@ int rvol_grow(struct rvol *rv, uint64_t size, char *err, size_t errlen)
         return 0;
     if (vol_grow(rv->vol, size, err, errlen) < 0)
         return -1;
-    int rc = bitmap_grow(&rv->wi, size);
+    /* a witness keeps no bitmaps, and none is kept for one (witness.c) */
+    int rc = rv->wi.bits ? bitmap_grow(&rv->wi, size) : 0;
     for (unsigned i = 0; i < rv->meta.n_members; i++)
-        if (i != rv->self && rc == 0)
+        if (i != rv->self && rc == 0 && rv->links[i].oos.bits)
             rc = bitmap_grow(&rv->links[i].oos, size);
     if (rc < 0) {
         snprintf(err, errlen, "out of memory growing the replication bitmaps");

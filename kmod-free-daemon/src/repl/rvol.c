@@ -108,7 +108,16 @@ void rvol_meta_saved(void *owner, uint64_t version, int err, const char *msg)
         log_error("repl", "volume %s: %s", rv->entry->name, msg);
     if (version > rv->meta_durable)
         rv->meta_durable = version;
-    if (rv->meta_wait && rv->meta_durable >= rv->gen_version)
+    witness_meta_durable(rv);
+    rvol_gen_ready(rv);
+}
+
+void rvol_gen_ready(struct rvol *rv)
+{
+    /* Without quorum they keep waiting (suspend policy; the tick retries) or go on to fail
+     * for want of a majority (io-error policy). */
+    if (rv->meta_wait && rv->meta_durable >= rv->gen_version && witness_gens_ok(rv) &&
+        (rvol_may_write(rv) || rv->meta.io_error_on_no_quorum))
         restart_rios(rv, &rv->meta_wait, &rv->meta_wait_tail);
 }
 
@@ -186,8 +195,10 @@ struct rvol *rvol_open(struct repl_node *n, struct vol_entry *e, char *err, size
     }
     uint64_t size = e->vol.rep->sb.size;
     char path[600];
+    /* A witness writes nothing and resyncs nobody: it keeps no bitmaps (witness.c). */
+    bool witness = rvol_is_witness(rv, rv->self);
     snprintf(path, sizeof(path), "%s/write-intent.bitmap", e->dir);
-    if (bitmap_open(&rv->wi, path, size, n->eng) < 0) {
+    if (!witness && bitmap_open(&rv->wi, path, size, n->eng) < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         free(rv);
         return NULL;
@@ -197,6 +208,10 @@ struct rvol *rvol_open(struct repl_node *n, struct vol_entry *e, char *err, size
         l->m = &rv->meta.members[i];
         if (i == rv->self)
             continue;
+        if (witness || rvol_is_witness(rv, i)) {
+            l->peer = peer_get(n, l->m->node, l->m->addr);
+            continue;
+        }
         snprintf(path, sizeof(path), "%s/oos.%s.bitmap", e->dir, l->m->node);
         if (bitmap_open(&l->oos, path, size, n->eng) < 0) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -217,6 +232,8 @@ struct rvol *rvol_open(struct repl_node *n, struct vol_entry *e, char *err, size
         bitmap_clear_all(&rv->wi);
         bitmap_commit(&rv->wi);
     }
+    if (witness)
+        rv->meta.disk = DISK_DISKLESS; /* for ever */
     rv->had_quorum = true;
     e->vol.repl = rv;
     rv->next = n->vols;
@@ -261,7 +278,7 @@ static void runs_from_bitmap(const struct bitmap *b, struct json_object *arr)
     }
 }
 
-static void send_gens(struct rvol *rv, struct peer *p, uint8_t type)
+void rvol_send_gens(struct rvol *rv, struct peer *p, uint8_t type)
 {
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "current", json_hex_u64(rv->meta.current));
@@ -277,7 +294,7 @@ void rvol_announce(struct rvol *rv)
 {
     for (unsigned i = 0; i < rv->meta.n_members; i++)
         if (i != rv->self && rv->links[i].peer->state == PEER_UP)
-            send_gens(rv, rv->links[i].peer, FRAME_ROLE);
+            rvol_send_gens(rv, rv->links[i].peer, FRAME_ROLE);
 }
 
 void rvol_peer_up(struct rvol *rv, struct peer *p)
@@ -313,7 +330,6 @@ static void send_attach(struct rvol *rv, struct peer *p, bool want_reply)
 }
 
 static void demote_local(struct rvol *rv, const char *why);
-static void send_gens(struct rvol *rv, struct peer *p, uint8_t type);
 static void resync_pump(struct rvol *rv, struct member_link *l);
 
 static void on_attach(struct rvol *rv, struct peer *p, struct member_link *l, struct json_object *o)
@@ -364,6 +380,18 @@ static void on_attach(struct rvol *rv, struct peer *p, struct member_link *l, st
     bool peer_behind = rc == l->m->bitmap_base || rc == m->history[0] || rc == m->history[1];
     bool we_behind = m->current == rbase || m->current == rh0 || m->current == rh1;
     l->in_sync = false;
+    if (rvol_is_witness(rv, rv->self) || rvol_is_witness(rv, (unsigned)(l - rv->links))) {
+        if (witness_on_attach(rv, l, rc, peer_behind, we_behind)) {
+            if (m->role == ROLE_PRIMARY)
+                demote_local(rv, "a witness holds a newer generation (this node was a stale "
+                                 "primary)");
+            if (m->disk == DISK_UPTODATE) {
+                m->disk = DISK_OUTDATED;
+                save_meta(rv);
+            }
+        }
+        return;
+    }
     if (rc == m->current) {
         l->link = LINK_ATTACHED;
         l->in_sync = l->oos.count == 0;
@@ -375,6 +403,8 @@ static void on_attach(struct rvol *rv, struct peer *p, struct member_link *l, st
         l->link = LINK_ATTACHED;
         if (m->disk == DISK_UPTODATE) {
             m->disk = DISK_OUTDATED;
+            snprintf(rv->outdated_why, sizeof(rv->outdated_why),
+                     "%s holds newer data (generation %016llx)", p->name, (unsigned long long)rc);
             save_meta(rv);
         }
     } else {
@@ -438,6 +468,10 @@ static bool rio_on_majority(struct rio *r)
             continue;
         if (r->acked_mask & (1u << i)) {
             have++;
+            continue;
+        }
+        if (rvol_is_witness(rv, i)) {
+            have += witness_holds_gen(rv, l); /* a vote, once it holds this generation */
             continue;
         }
         if (!l->peer || l->peer->state != PEER_UP ||
@@ -575,8 +609,8 @@ static void rio_started(struct vol_io *inner)
     struct rvol *rv = r->rv;
     for (unsigned i = 0; i < rv->meta.n_members; i++) {
         struct member_link *l = &rv->links[i];
-        if (i == rv->self)
-            continue;
+        if (i == rv->self || rvol_is_witness(rv, i))
+            continue; /* a witness gets no data and keeps no out-of-sync bitmap */
         if (link_gets_writes(l))
             send_to_peer(r, l);
         else
@@ -600,9 +634,14 @@ static void begin_generation(struct rvol *rv)
     repl_meta_new_generation(&rv->meta);
     save_meta(rv);
     rv->gen_version = rv->meta_version;
-    for (unsigned i = 0; i < rv->meta.n_members; i++)
-        if (i != rv->self && link_gets_writes(&rv->links[i]) && rv->links[i].in_sync)
-            send_gens(rv, rv->links[i].peer, FRAME_RS_DONE);
+    for (unsigned i = 0; i < rv->meta.n_members; i++) {
+        struct member_link *l = &rv->links[i];
+        if (i != rv->self && link_gets_writes(l) && l->in_sync)
+            rvol_send_gens(rv, l->peer, FRAME_RS_DONE);
+        else if (i != rv->self && rvol_is_witness(rv, i) && l->witness_follows &&
+                 l->link == LINK_ATTACHED)
+            witness_send_gen(rv, l); /* writes wait for its ack (witness_gens_ok) */
+    }
 }
 
 void rvol_role_changed(struct rvol *rv)
@@ -611,9 +650,9 @@ void rvol_role_changed(struct rvol *rv)
         struct member_link *l = &rv->links[i];
         if (i == rv->self || l->peer->state != PEER_UP)
             continue;
-        send_gens(rv, l->peer, FRAME_ROLE);
+        rvol_send_gens(rv, l->peer, FRAME_ROLE);
         if (l->in_sync && rv->meta.role == ROLE_PRIMARY)
-            send_gens(rv, l->peer, FRAME_RS_DONE);
+            rvol_send_gens(rv, l->peer, FRAME_RS_DONE);
         else if (l->link != LINK_SPLIT_BRAIN && l->link != LINK_REFUSED)
             send_attach(rv, l->peer, true);
     }
@@ -623,8 +662,10 @@ static void start_rio(struct rvol *rv, struct rio *r)
 {
     if (rv->gen_pending && r->outer->op != VOL_FLUSH)
         begin_generation(rv);
-    if (r->outer->op != VOL_FLUSH && rv->meta_durable < rv->gen_version) {
-        r->next = NULL; /* the new generation is not durable yet (rvol_meta_saved resumes) */
+    if (r->outer->op != VOL_FLUSH && (rv->meta_durable < rv->gen_version || !witness_gens_ok(rv))) {
+        /* The new generation is not durable here, or not yet acknowledged by a witness
+         * (rvol_gen_ready resumes). */
+        r->next = NULL;
         *rv->meta_wait_tail = r;
         rv->meta_wait_tail = &r->next;
         return;
@@ -756,6 +797,10 @@ void rvol_ack(struct peer *p, const struct frame *f, const void *payload)
         rvol_vote_answer(ptr, (unsigned)region, err, payload, payload ? f->payload_len : 0);
         return;
     }
+    if (kind == ACK_GEN) {
+        witness_gen_acked(ptr, s->len, region, err);
+        return;
+    }
     if (kind == ACK_VERIFY) {
         struct ack_slot a = *s;
         a.kind = ACK_VERIFY;
@@ -812,6 +857,8 @@ void peer_fail_acks(struct peer *p)
             rvol_expand_ack(s->ptr, (unsigned)s->region, ECONNRESET);
         } else if (kind == ACK_VOTE) {
             rvol_vote_answer(s->ptr, (unsigned)s->region, ECONNRESET, NULL, 0);
+        } else if (kind == ACK_GEN) {
+            /* the link is lost: the witness counts again once it acks after reattaching */
         } else if (kind == ACK_VERIFY) {
             rvol_verify_answer(s->ptr, p, s, ECONNRESET, NULL, 0);
         } else if (kind == ACK_READ) {
@@ -839,6 +886,9 @@ void rvol_peer_lost(struct rvol *rv, struct peer *p)
     enum link_state was = l->link;
     l->link = LINK_DOWN;
     l->in_sync = false;
+    l->witness_gen = 0;
+    l->witness_follows = false;
+    rv->gen_acks[l - rv->links].pending = false;
     if (rv->meta.role == ROLE_PRIMARY && was != LINK_SPLIT_BRAIN && was != LINK_REFUSED) {
         /* It has everything of the current generation. The next write starts a generation
          * it does not have (begin_generation), so that at reconnect its generation says it is
@@ -853,6 +903,7 @@ void rvol_peer_lost(struct rvol *rv, struct peer *p)
         log_warn("repl", "volume %s: lost quorum; writes %s", rv->entry->name,
                  rv->meta.io_error_on_no_quorum ? "fail with EIO" : "are suspended");
     }
+    rvol_gen_ready(rv); /* writes that waited for a witness that is gone */
 }
 
 /* ---- resync ---- */
@@ -939,7 +990,7 @@ static void resync_pump(struct rvol *rv, struct member_link *l)
         l->in_sync = true;
         log_info("repl", "volume %s: resync to %s done (%llu bytes)", rv->entry->name,
                  l->peer->name, (unsigned long long)l->resync_bytes);
-        send_gens(rv, l->peer, FRAME_RS_DONE);
+        rvol_send_gens(rv, l->peer, FRAME_RS_DONE);
     } else if (l->link == LINK_SYNC_SOURCE && l->resync_inflight == 0 &&
                bitmap_next(&l->oos, l->resync_next) == UINT64_MAX) {
         l->resync_next = 0; /* bits set behind the cursor while copying: go round again */
@@ -987,7 +1038,10 @@ static void apply(struct rvol *rv, struct peer *p, const struct frame *f, void *
         refuse = EPERM;
     else if (rv->meta.role == ROLE_PRIMARY)
         refuse = EPERM; /* two primaries must never both write */
-    else if (rv->meta.disk == DISK_DISKLESS)
+    else if (rvol_is_witness(rv, rv->self)) {
+        refuse = EPERM; /* holds no data; counted so that tests can see it never happens */
+        rv->witness_data_frames++;
+    } else if (rv->meta.disk == DISK_DISKLESS)
         refuse = EIO; /* detached: the primary records what we miss */
     else if (f->type == FRAME_WRITE || f->type == FRAME_RS_DATA) {
         if (f->payload_len != f->length)
@@ -1110,6 +1164,11 @@ void rvol_frame(struct rvol *rv, struct peer *p, const struct frame *f, void *pa
         /* the primary says: you hold everything of generation `current` */
         if (rv->meta.role == ROLE_PRIMARY)
             break;
+        if (rvol_is_witness(rv, rv->self)) {
+            witness_take_gen(rv, p, l, f, o);
+            break;
+        }
+        rv->outdated_why[0] = '\0';
         rv->meta.current = json_get_hex_u64(o, "current");
         rv->meta.history[0] = json_get_hex_u64(o, "history0");
         rv->meta.history[1] = json_get_hex_u64(o, "history1");
@@ -1147,6 +1206,7 @@ void rvol_tick(struct rvol *rv)
             resync_pump(rv, &rv->links[i]);
     rvol_verify_tick(rv);
     rvol_vote_tick(rv);
+    rvol_gen_ready(rv);
     release_held(rv);
     /* Write intent is cleared once nothing is in flight and every member is attached and in
      * sync: then no region can differ anywhere. Only after 5 s without writes, because every
@@ -1209,7 +1269,7 @@ int rvol_discard_local(struct rvol *rv, char *msg, size_t msglen)
         if (l->link == LINK_SPLIT_BRAIN)
             l->link = LINK_DOWN;
         if (l->peer->state == PEER_UP) {
-            send_gens(rv, l->peer, FRAME_ROLE);
+            rvol_send_gens(rv, l->peer, FRAME_ROLE);
             send_attach(rv, l->peer, true);
         }
     }
@@ -1223,6 +1283,12 @@ int repl_may_serve(struct volume *v, char *msg, size_t msglen)
     struct rvol *rv = v->repl;
     if (!rv || rv->meta.role == ROLE_PRIMARY)
         return 0;
+    if (rvol_is_witness(rv, rv->self)) {
+        snprintf(msg, msglen,
+                 "this node is a witness for volume %s: it holds no data and never serves it",
+                 rv->entry->name);
+        return -1;
+    }
     const char *primary = NULL, *addr = "";
     for (unsigned i = 0; i < rv->meta.n_members; i++)
         if (i != rv->self && rv->links[i].peer_role == ROLE_PRIMARY &&
@@ -1269,6 +1335,13 @@ void repl_status_json(struct rvol *rv, struct json_object *out)
     json_object_object_add(out, "generation", json_hex_u64(rv->meta.current));
     json_object_object_add(out, "suspended_writes", json_object_new_boolean(rv->suspended != NULL));
     json_object_object_add(out, "quorum_override", json_object_new_boolean(rv->quorum_override));
+    if (rv->outdated_why[0] && rv->meta.disk == DISK_OUTDATED)
+        json_object_object_add(out, "disk_reason", json_object_new_string(rv->outdated_why));
+    if (rvol_is_witness(rv, rv->self)) {
+        json_object_object_add(out, "role", json_object_new_string("witness"));
+        json_object_object_add(out, "data_frames_received",
+                               json_object_new_uint64(rv->witness_data_frames));
+    }
     bool split = false;
     struct json_object *arr = json_object_new_array();
     for (unsigned i = 0; i < rv->meta.n_members; i++) {
@@ -1276,15 +1349,22 @@ void repl_status_json(struct rvol *rv, struct json_object *out)
         struct json_object *r = json_object_new_object();
         json_object_object_add(r, "node", json_object_new_string(l->m->node));
         json_object_object_add(r, "addr", json_object_new_string(l->m->addr));
+        bool w = rvol_is_witness(rv, i);
+        if (w)
+            json_object_object_add(r, "witness", json_object_new_boolean(1));
         if (i == rv->self) {
             json_object_object_add(r, "zone", json_object_new_string(n->zone));
-            json_object_object_add(r, "role", json_object_new_string(role_name(rv->meta.role)));
+            json_object_object_add(
+                r, "role", json_object_new_string(w ? "witness" : role_name(rv->meta.role)));
             json_object_object_add(r, "disk",
                                    json_object_new_string(disk_state_name(rv->meta.disk)));
             json_object_object_add(r, "connection", json_object_new_string("local"));
         } else {
             json_object_object_add(r, "zone", json_object_new_string(l->peer->zone));
-            json_object_object_add(r, "role", json_object_new_string(role_name(l->peer_role)));
+            json_object_object_add(r, "role",
+                                   json_object_new_string(w ? "witness" : role_name(l->peer_role)));
+            if (w && !rvol_is_witness(rv, rv->self))
+                json_object_object_add(r, "generation_acked", json_hex_u64(l->witness_gen));
             json_object_object_add(r, "disk",
                                    json_object_new_string(l->link == LINK_DOWN
                                                               ? "unknown"
