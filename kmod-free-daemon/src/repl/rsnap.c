@@ -44,6 +44,8 @@ static void finish_if_done(struct rsnap_job *sj)
         json_object_object_add(s, "size", json_object_new_uint64(rv->vol->rep->sb.size));
         struct json_object *arr = json_object_new_array();
         for (unsigned i = 0; i < rv->meta.n_members; i++) {
+            if (rvol_is_witness(rv, i))
+                continue; /* holds no data, so no snapshot either */
             struct json_object *m = json_object_new_object();
             json_object_object_add(m, "node", json_object_new_string(rv->meta.members[i].node));
             const char *state;
@@ -274,7 +276,7 @@ static void job_delete_notify(struct reactor_job *job)
     if (rv && rv->meta.role == ROLE_PRIMARY) {
         for (unsigned i = 0; i < rv->meta.n_members; i++) {
             struct member_link *l = &rv->links[i];
-            if (i != rv->self && l->peer && l->peer->state == PEER_UP)
+            if (i != rv->self && l->peer && l->peer->state == PEER_UP && !rvol_is_witness(rv, i))
                 peer_send_json(l->peer, FRAME_SNAPSHOT, rv->volume_id, job->in);
         }
     }

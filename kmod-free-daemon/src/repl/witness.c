@@ -157,6 +157,11 @@ void witness_gen_acked(struct rvol *rv, unsigned member, uint64_t gen, int err)
     if (err) {
         log_warn("repl", "volume %s: witness %s did not take generation %016llx: %s",
                  rv->entry->name, l->m->node, (unsigned long long)gen, strerror(err));
+        /* it counts toward no write, and writes no longer wait for it */
+        l->witness_follows = false;
+        snprintf(l->refuse_reason, sizeof(l->refuse_reason), "refused generation %016llx: %s",
+                 (unsigned long long)gen, strerror(err));
+        rvol_gen_ready(rv);
         return;
     }
     l->witness_gen = gen;
