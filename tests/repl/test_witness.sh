@@ -16,7 +16,7 @@ _w() { rstatus "$1" r | jq -r '.replicas[] | select(.node == "w") | "\(.role) \(
 assert_eq "witness Diskless Connected" "$(_w n1)" "the witness as the primary sees it"
 assert_eq "witness Diskless local" "$(_w w)" "the witness as it sees itself"
 assert_contains "$(ctl n1 volume status r)" "witness" "human status names the witness"
-snap=$(ctl --json n1 snapshot create r s1)
+snap=$(ctl n1 --json snapshot create r s1)
 assert_eq "n1 taken,n2 taken" "$(jq -r '[.snapshot.replicas[] | "\(.node) \(.state)"] | join(",")' <<<"$snap")" \
     "a snapshot is taken on the data replicas only"
 
