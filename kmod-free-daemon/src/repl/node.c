@@ -1035,6 +1035,7 @@ void repl_node_destroy(struct repl_node *n)
         free(t);
     }
     rvol_free_reads(n);
+    rvol_free_sios(n);
     while (n->free_rio) {
         struct rio *r = n->free_rio;
         n->free_rio = r->next;

@@ -19,6 +19,7 @@
 
 struct peer;
 struct rio;
+struct sio;
 
 /* One queued outgoing frame. payload is borrowed (a client's write buffer, valid until the write
  * completes, which needs this frame's ack) unless release is set. */
@@ -253,6 +254,7 @@ struct repl_node {
     struct tx_item *free_tx;
     struct rio *free_rio;
     struct rread *free_rread;
+    struct sio *free_sio; /* applied-frame requests (secondary), reused: no malloc per frame */
     struct create_job *creates;
     unsigned local_ops; /* resync reads and applied peer frames on this node's disk */
     uint64_t ticks;
@@ -288,6 +290,8 @@ void rvol_frame(struct rvol *rv, struct peer *p, const struct frame *f, void *pa
 /* ACK, RS_ACK, VERIFY_SUM: payload is the frame's (VERIFY_SUM: the digest), or NULL. */
 void rvol_ack(struct peer *p, const struct frame *f, const void *payload);
 void rvol_tick(struct rvol *rv);
+/* Frees the node's spare applied-frame requests (at shutdown, once none is in flight). */
+void rvol_free_sios(struct repl_node *n);
 /* After a role change: tell in-sync peers our generation, and re-run attach with the others so
  * that a new primary resyncs whoever is behind. */
 void rvol_role_changed(struct rvol *rv);
