@@ -24,14 +24,15 @@ static void test_crc32c(void)
     uint8_t z[32] = {0};
     CHECK(crc32c(0, z, 32) == 0x8A9136AAu, "iSCSI zeros vector %08x", crc32c(0, z, 32));
     /* long buffers take the three-stream path: compare with a bit-at-a-time reference, at
-     * lengths around the 12 KiB chunk and odd offsets, chained and not */
+     * lengths around each chunk size (768, 4080, 12 KiB) and odd offsets, chained and not */
     static unsigned char big[40000];
     uint32_t x = 12345;
     for (size_t i = 0; i < sizeof(big); i++) {
         x = x * 1103515245u + 12345u;
         big[i] = (unsigned char)(x >> 16);
     }
-    const size_t lens[] = {12287, 12288, 12289, 24576 + 7, 39000};
+    const size_t lens[] = {767,  768,   1000,  4079,  4080,      4096,
+                           4097, 12287, 12288, 12289, 24576 + 7, 39000};
     for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
         for (size_t off = 0; off < 3; off++) {
             uint32_t ref = 0xffffffffu;
@@ -42,7 +43,8 @@ static void test_crc32c(void)
             }
             ref = ~ref;
             CHECK(crc32c(0, big + off, lens[k]) == ref, "long crc len %zu off %zu", lens[k], off);
-            uint32_t part = crc32c(crc32c(0, big + off, 5000), big + off + 5000, lens[k] - 5000);
+            size_t cut = lens[k] > 5000 ? 5000 : lens[k] / 3;
+            uint32_t part = crc32c(crc32c(0, big + off, cut), big + off + cut, lens[k] - cut);
             CHECK(part == ref, "long chained crc len %zu off %zu", lens[k], off);
         }
     }
