@@ -81,8 +81,7 @@ static uint32_t advance(uint32_t tab[4][256], uint32_t c)
 
 /* One chunk of three `stride`-byte blocks as three chains; t1/t2 advance over stride/2*stride. */
 __attribute__((target("sse4.2"), always_inline)) static inline uint32_t
-crc_hw3(uint32_t c, const unsigned char *p, size_t stride, uint32_t t1[4][256],
-        uint32_t t2[4][256])
+crc_hw3(uint32_t c, const unsigned char *p, size_t stride, uint32_t t1[4][256], uint32_t t2[4][256])
 {
     uint64_t a = c, b = 0, d = 0;
     for (size_t i = 0; i < stride; i += 8) {
