@@ -7,7 +7,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 mkdir -p "$T/small"
 mount -t tmpfs -o size=16m tmpfs "$T/small" || { echo "cannot mount tmpfs here"; exit 77; }
-on_exit "umount $T/small"
+on_exit "umount -l $T/small" # lazy: the daemon on it is killed after the hooks run
 "$TANDEMD" --data-dir "$T/small/n1" --node n1 --io-engine "$TANDEM_IO_ENGINE" \
     --control "$T/ctl.sock" --nbd "$T/nbd.sock" >"$T/n1.log" 2>&1 &
 n1_PID=$!

@@ -4,7 +4,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 mkdir -p "$T/ramfs"
 mount -t ramfs ramfs "$T/ramfs" || { echo "cannot mount ramfs here"; exit 77; }
-on_exit "umount $T/ramfs"
+on_exit "umount -l $T/ramfs" # lazy: the daemon on it is killed after the hooks run
 "$TANDEMD" --data-dir "$T/ramfs/n1" --node n1 --io-engine "$TANDEM_IO_ENGINE" \
     --control "$T/ctl.sock" --nbd "$T/nbd.sock" >"$T/n1.log" 2>&1 &
 n1_PID=$!
