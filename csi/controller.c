@@ -95,14 +95,7 @@ static int parse_params(struct rpc_call *c, const Csi__V1__CreateVolumeRequest *
                           v);
                 return -1;
             }
-            if (w) {
-                /* tandemd has no diskless witness yet (docs/design.md): refuse rather than
-                 * silently give a volume without the vote the user asked for */
-                rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT,
-                          "parameter witness=true: tandemd does not support witness replicas yet; "
-                          "use replicas=3");
-                return -1;
-            }
+            p->witness = w;
         } else if (strcmp(k, "allowRemoteVolumeAccess") == 0) {
             if (!parse_bool(v, &p->remote_access)) {
                 rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT,
@@ -120,6 +113,16 @@ static int parse_params(struct rpc_call *c, const Csi__V1__CreateVolumeRequest *
                       k);
             return -1;
         }
+    }
+    /* A witness makes the voters an odd number: with 2 data replicas, the loss of one zone
+     * leaves a majority. With an odd count of data replicas it would make them even, and
+     * tandemd wants at least two data replicas beside it and at most 5 members. */
+    if (p->witness && p->replicas != 2 && p->replicas != 4) {
+        rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+                  "parameter witness=true needs replicas=2 or 4 (data replicas plus the witness "
+                  "must be an odd number of voters), not replicas=%u",
+                  p->replicas);
+        return -1;
     }
     return 0;
 }
@@ -245,6 +248,40 @@ static unsigned place(const struct cluster *cl, struct node_view *views,
     return n;
 }
 
+/* Chooses the witness for the data replicas chosen[0..n): an answering node in a zone none of
+ * them is in (a witness sharing a data replica's zone would let the loss of that one zone take
+ * two of the three votes), allowed by the zones parameter, the most free space first. Not the
+ * requisite topology: the witness serves no consumer and is not in accessible_topology. Nor
+ * the volume's size: it holds no data (a sparse file, never written). NULL with why. */
+static struct node_view *place_witness(const struct cluster *cl, struct node_view *views,
+                                       const struct create_params *p, struct node_view **chosen,
+                                       unsigned n, char *why, size_t whylen)
+{
+    struct node_view *best = NULL;
+    size_t down = 0, excluded = 0, same_zone = 0;
+    for (size_t i = 0; i < cl->n; i++) {
+        struct node_view *v = &views[i];
+        bool dup = false;
+        for (unsigned k = 0; k < n; k++)
+            dup |= strcmp(chosen[k]->zone, v->zone) == 0;
+        if (!v->up)
+            down++;
+        else if (p->zones && !zone_in_list(v->zone, p->zones))
+            excluded++;
+        else if (dup)
+            same_zone++;
+        else if (!best || v->free_bytes > best->free_bytes)
+            best = v;
+    }
+    if (!best)
+        snprintf(why, whylen,
+                 "witness=true needs a node in a zone without a data replica, found none (%zu "
+                 "nodes: %zu unreachable, %zu outside the zones parameter, %zu in the data "
+                 "replicas' zones)",
+                 cl->n, down, excluded, same_zone);
+    return best;
+}
+
 Csi__V1__Volume *volume_message(struct arena *a, const struct vol_info *v, const char *fs_type,
                                 bool remote, const Csi__V1__VolumeContentSource *src)
 {
@@ -348,11 +385,11 @@ static ProtobufCMessage *create_volume_named(struct rpc_call *c, struct csi_plug
     if (v.found && restore_unfinished(pl, name)) {
         /* a restore into it died half-way: drop it and start over */
         rpc_note(c, "removing %s left by an unfinished restore", name);
-        for (unsigned i = 0; i < v.n_rep; i++)
-            if (v.rep[i].present) {
+        for (unsigned i = 0; i < vol_members(&v); i++)
+            if (vol_member(&v, i)->present) {
                 char err[256];
-                json_object_put(
-                    vol_op(v.rep[i].view->node, "volume.delete", name, NULL, err, sizeof(err)));
+                json_object_put(vol_op(vol_member(&v, i)->view->node, "volume.delete", name, NULL,
+                                       err, sizeof(err)));
             }
         vol_find(&pl->cluster, views, name, &v);
     }
@@ -364,10 +401,11 @@ static ProtobufCMessage *create_volume_named(struct rpc_call *c, struct csi_plug
                              "CreateVolume: volume %s exists with %lld bytes, outside the "
                              "requested range",
                              name, v.size);
-        if (v.n_rep != p.replicas)
+        if (v.n_rep != p.replicas || v.has_witness != p.witness)
             return rpc_error(c, GRPC_STATUS_ALREADY_EXISTS,
-                             "CreateVolume: volume %s exists with %u replicas, not %u", name,
-                             v.n_rep, p.replicas);
+                             "CreateVolume: volume %s exists with %u replicas%s, not %u%s", name,
+                             v.n_rep, v.has_witness ? " and a witness" : "", p.replicas,
+                             p.witness ? " and a witness" : "");
         rpc_note(c, "exists already");
         return create_response(c, &v, &p, src);
     }
@@ -399,6 +437,12 @@ int create_new_volume(struct rpc_call *c, struct csi_plugin *pl, struct node_vie
         rpc_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "CreateVolume %s: %s", name, why);
         return -1;
     }
+    struct node_view *wit = NULL;
+    if (p.witness &&
+        !(wit = place_witness(&pl->cluster, views, &p, chosen, n, why, sizeof(why)))) {
+        rpc_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "CreateVolume %s: %s", name, why);
+        return -1;
+    }
 
     struct json_object *extra = json_object_new_object();
     json_object_object_add(extra, "size", json_object_new_int64(size));
@@ -410,6 +454,13 @@ int create_new_volume(struct rpc_call *c, struct csi_plugin *pl, struct node_vie
             json_object_array_add(arr, json_object_new_string(spec));
         }
         json_object_object_add(extra, "replicas", arr);
+        if (wit) {
+            char spec[NODE_ID_MAX + 130];
+            snprintf(spec, sizeof(spec), "%s@%s", wit->node->id, wit->node->peer);
+            struct json_object *w = json_object_new_array();
+            json_object_array_add(w, json_object_new_string(spec));
+            json_object_object_add(extra, "witnesses", w);
+        }
         json_object_object_add(extra, "on_no_quorum", json_object_new_string(p.on_no_quorum));
     }
     char err[512];
@@ -419,7 +470,8 @@ int create_new_volume(struct rpc_call *c, struct csi_plugin *pl, struct node_vie
         /* another CreateVolume of the same name may have won the race: answer as for a retry */
         if (r && strcmp(ctl_code(r), "exists") == 0) {
             vol_find(&pl->cluster, views, name, &v);
-            if (v.found && v.size == size && v.n_rep == p.replicas) {
+            if (v.found && v.size == size && v.n_rep == p.replicas &&
+                v.has_witness == p.witness) {
                 json_object_put(r);
                 *out = v;
                 return 0;
@@ -441,8 +493,15 @@ int create_new_volume(struct rpc_call *c, struct csi_plugin *pl, struct node_vie
         v.rep[i].view = chosen[i];
     }
     v.n_rep = n;
-    rpc_note(c, "placed on %s%s%s%s%s", chosen[0]->node->id, n > 1 ? "," : "",
-             n > 1 ? chosen[1]->node->id : "", n > 2 ? "," : "", n > 2 ? chosen[2]->node->id : "");
+    if (wit) {
+        v.has_witness = true;
+        snprintf(v.witness.node, sizeof(v.witness.node), "%s", wit->node->id);
+        snprintf(v.witness.zone, sizeof(v.witness.zone), "%s", wit->zone);
+        v.witness.view = wit;
+    }
+    rpc_note(c, "placed on %s%s%s%s%s%s%s", chosen[0]->node->id, n > 1 ? "," : "",
+             n > 1 ? chosen[1]->node->id : "", n > 2 ? "," : "", n > 2 ? chosen[2]->node->id : "",
+             wit ? ", witness on " : "", wit ? wit->node->id : "");
     *out = v;
     return 0;
 }
@@ -471,18 +530,21 @@ static ProtobufCMessage *delete_volume(struct rpc_call *c, const ProtobufCMessag
                              v.rep[i].node, v.rep[i].clients);
     /* A replica whose node is down now would be left behind; refuse so the CO retries later
      * instead of us forgetting it (nothing else remembers it). */
-    for (unsigned i = 0; i < v.n_rep; i++)
-        if (!v.rep[i].present && v.rep[i].view && !v.rep[i].view->up)
+    for (unsigned i = 0; i < vol_members(&v); i++) {
+        const struct vol_replica *m = vol_member(&v, i);
+        if (!m->present && m->view && !m->view->up)
             return rpc_error(c, GRPC_STATUS_UNAVAILABLE,
-                             "DeleteVolume: node %s, which holds a replica of %s, is unreachable "
-                             "(%s)",
-                             v.rep[i].node, v.name, v.rep[i].view->error);
-    for (unsigned i = 0; i < v.n_rep; i++) {
-        if (!v.rep[i].present)
+                             "DeleteVolume: node %s, which holds a %s of %s, is unreachable (%s)",
+                             m->node, i < v.n_rep ? "replica" : "witness", v.name, m->view->error);
+    }
+    /* the witness too: its metadata (and sparse file) would otherwise stay for ever */
+    for (unsigned i = 0; i < vol_members(&v); i++) {
+        const struct vol_replica *m = vol_member(&v, i);
+        if (!m->present)
             continue;
         char err[512];
         struct json_object *r =
-            vol_op(v.rep[i].view->node, "volume.delete", v.name, NULL, err, sizeof(err));
+            vol_op(m->view->node, "volume.delete", v.name, NULL, err, sizeof(err));
         if (!ctl_ok(r) && !(r && strcmp(ctl_code(r), "not_found") == 0)) {
             ProtobufCMessage *e = ctl_status(c, r, err, "DeleteVolume");
             json_object_put(r);
@@ -491,7 +553,7 @@ static ProtobufCMessage *delete_volume(struct rpc_call *c, const ProtobufCMessag
         json_object_put(r);
     }
     publish_records_drop(pl, v.name);
-    rpc_note(c, "deleted %u replicas", v.n_rep);
+    rpc_note(c, "deleted %u replicas%s", v.n_rep, v.has_witness ? " and the witness" : "");
     return &resp->base;
 }
 

@@ -42,6 +42,7 @@ struct create_params {
     const char *fs_type;
     const char *on_no_quorum;
     bool remote_access;
+    bool witness; /* plus one diskless voter in a zone of its own (replicas 2 or 4) */
 };
 
 /* Places and creates a new volume (no source); fills out. -1 with the call's status set. */

@@ -7,7 +7,9 @@
  *                 -> FAILED_PRECONDITION (still in use there). Else demote P, promote N.
  *   unpublish(N): N primary with no clients -> demote it; N not primary -> OK.
  * A node without a replica is refused, unless the StorageClass allowed remote access, in which
- * case the node attaches to the primary's export over the network (publish_context names it). */
+ * case the node attaches to the primary's export over the network (publish_context names it).
+ * The witness's node counts as one without a replica: a witness has no data, is never
+ * promoted and never serves the export. */
 #include "controller.h"
 
 #include "ctl_client.h"
@@ -43,9 +45,25 @@ static struct vol_replica *replica_on(struct vol_info *v, const char *node)
     return NULL;
 }
 
+/* Whether a refused promote may pass on its own soon. Right after the old primary's demote
+ * (or its loss) the target, or the voters it asks (repl/vote.c), may not have noticed yet:
+ * "... demote it first", "X refuses: it is connected to the primary P", "X refuses: it
+ * promised its vote to Y" (an earlier candidate's promise lasts two peer timeouts). A vote
+ * that also carries a lasting refusal (the target is behind, not a member) is final. */
+static bool promote_refusal_transient(const char *msg)
+{
+    if (strstr(msg, "demote it first"))
+        return true;
+    if (!strstr(msg, "votes; a majority needs") || strstr(msg, " is behind (") ||
+        strstr(msg, "is not a member of"))
+        return false;
+    return strstr(msg, "refuses: it is connected to the primary") ||
+           strstr(msg, "refuses: it promised its vote to");
+}
+
 /* Runs volume.promote / volume.demote on the replica's node; false with the call's status set
- * on failure. A promote right after the old primary's demote can be refused while the target
- * has not yet heard of the demote over the replication link: retried for a bounded time. */
+ * on failure. Transient refusals of a promote (promote_refusal_transient) are retried for a
+ * bounded time. */
 static bool role_op_ex(struct rpc_call *c, struct vol_replica *r, const char *op, const char *name,
                        bool force)
 {
@@ -62,7 +80,7 @@ static bool role_op_ex(struct rpc_call *c, struct vol_replica *r, const char *op
         }
         const char *msg = ctl_str(res, "error");
         bool transient = res && strcmp(ctl_code(res), "failed_precondition") == 0 && msg &&
-                         strstr(msg, "demote it first") && attempt < ROLE_RETRIES;
+                         promote_refusal_transient(msg) && attempt < ROLE_RETRIES;
         if (!transient) {
             char what[256];
             snprintf(what, sizeof(what), "%s of %s on %s", op, name, r->node);
@@ -193,6 +211,14 @@ static ProtobufCMessage *publish_locked(struct rpc_call *c, const ProtobufCMessa
     struct vol_replica *mine = replica_on(&v, req->node_id);
     const char *remote = pb_map_get(req->volume_context, req->n_volume_context, CTX_REMOTE);
     if (!mine) {
+        bool witness = v.has_witness && strcmp(v.witness.node, req->node_id) == 0;
+        if ((!remote || strcmp(remote, "true") != 0) && witness)
+            return rpc_error(c, GRPC_STATUS_FAILED_PRECONDITION,
+                             "volume %s has no data replica on node %s: it holds the volume's "
+                             "witness, which votes but has no data and never serves the export; "
+                             "set allowRemoteVolumeAccess=true in the StorageClass to attach it "
+                             "over the network",
+                             v.name, req->node_id);
         if (!remote || strcmp(remote, "true") != 0)
             return rpc_error(c, GRPC_STATUS_FAILED_PRECONDITION,
                              "volume %s has no replica on node %s (its replicas: %s%s%s%s%s); "

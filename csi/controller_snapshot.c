@@ -784,10 +784,10 @@ int create_filled(struct rpc_call *c, struct csi_plugin *pl, struct node_view *v
     if (fill(c, pl, req, out, ctx) < 0) {
         /* leave nothing that a retry could take for a finished fill */
         char err[256];
-        for (unsigned i = 0; i < out->n_rep; i++)
-            if (out->rep[i].view) {
-                struct json_object *r =
-                    vol_op(out->rep[i].view->node, "volume.delete", name, NULL, err, sizeof(err));
+        for (unsigned i = 0; i < vol_members(out); i++)
+            if (vol_member(out, i)->view) {
+                struct json_object *r = vol_op(vol_member(out, i)->view->node, "volume.delete",
+                                               name, NULL, err, sizeof(err));
                 json_object_put(r);
             }
         unlink(marker);

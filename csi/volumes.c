@@ -48,11 +48,11 @@ struct json_object *vol_op(const struct cluster_node *n, const char *op, const c
     return r;
 }
 
-static struct vol_replica *replica_of(struct vol_info *v, const char *node)
+static struct vol_replica *member_of(struct vol_info *v, const char *node)
 {
-    for (unsigned i = 0; i < v->n_rep; i++)
-        if (strcmp(v->rep[i].node, node) == 0)
-            return &v->rep[i];
+    for (unsigned i = 0; i < vol_members(v); i++)
+        if (strcmp(vol_member(v, i)->node, node) == 0)
+            return vol_member(v, i);
     return NULL;
 }
 
@@ -84,8 +84,14 @@ void vol_find(const struct cluster *c, struct node_view *views, const char *name
                 out->replicated = true;
                 for (size_t k = 0; k < json_object_array_length(reps) && k < VOL_MAX_REPLICAS;
                      k++) {
-                    struct json_object *m = json_object_array_get_idx(reps, k);
-                    struct vol_replica *rp = &out->rep[out->n_rep++];
+                    struct json_object *m = json_object_array_get_idx(reps, k), *w;
+                    bool witness = json_object_object_get_ex(m, "witness", &w) &&
+                                   json_object_get_boolean(w);
+                    if (witness && out->has_witness)
+                        continue; /* tandem-csi makes at most one; a second is left alone */
+                    struct vol_replica *rp =
+                        witness ? &out->witness : &out->rep[out->n_rep++];
+                    out->has_witness |= witness;
                     snprintf(rp->node, sizeof(rp->node), "%s",
                              ctl_str(m, "node") ? ctl_str(m, "node") : "");
                     snprintf(rp->zone, sizeof(rp->zone), "%s",
@@ -97,7 +103,7 @@ void vol_find(const struct cluster *c, struct node_view *views, const char *name
                 snprintf(rp->zone, sizeof(rp->zone), "%s", nv->zone);
             }
         }
-        struct vol_replica *rp = replica_of(out, nv->node->id);
+        struct vol_replica *rp = member_of(out, nv->node->id);
         if (rp) {
             rp->present = true;
             rp->view = nv;
@@ -110,11 +116,11 @@ void vol_find(const struct cluster *c, struct node_view *views, const char *name
         }
         json_object_put(r);
     }
-    for (unsigned i = 0; i < out->n_rep; i++)
-        if (!out->rep[i].view)
+    for (unsigned i = 0; i < vol_members(out); i++)
+        if (!vol_member(out, i)->view)
             for (size_t k = 0; k < c->n; k++)
-                if (strcmp(views[k].node->id, out->rep[i].node) == 0)
-                    out->rep[i].view = &views[k];
+                if (strcmp(views[k].node->id, vol_member(out, i)->node) == 0)
+                    vol_member(out, i)->view = &views[k];
 }
 
 #define VOL_LOCK_STRIPES 64

@@ -31,8 +31,13 @@ struct vol_info {
     char name[VOL_NAME_MAX + 1];
     long long size;
     bool replicated;
-    struct vol_replica rep[VOL_MAX_REPLICAS];
+    struct vol_replica rep[VOL_MAX_REPLICAS]; /* the data replicas only */
     unsigned n_rep;
+    /* A diskless voter (proto/replication.md §11): kept apart from rep[] because it is never
+     * primary, never published, never in accessible_topology and holds no data; only the
+     * calls that remove a volume's metadata everywhere must reach it (vol_member()). */
+    bool has_witness;
+    struct vol_replica witness; /* role "witness" */
     unsigned nodes_down; /* nodes of the file that did not answer */
 };
 
@@ -45,6 +50,16 @@ bool vol_name_valid(const char *name);
 /* Looks the volume up on every node in views (probed by the caller). */
 void vol_find(const struct cluster *c, struct node_view *views, const char *name,
               struct vol_info *out);
+
+/* Every member of v, data replicas first, then the witness: for i < vol_members(v). */
+static inline unsigned vol_members(const struct vol_info *v)
+{
+    return v->n_rep + (v->has_witness ? 1u : 0u);
+}
+static inline struct vol_replica *vol_member(struct vol_info *v, unsigned i)
+{
+    return i < v->n_rep ? &v->rep[i] : &v->witness;
+}
 
 /* Sends {op, name} plus extra fields (may be NULL) to a node; returns the reply or NULL with
  * err. Caller puts the reply. */

@@ -33,8 +33,10 @@ bad(I, C, "CreateVolume", "replicas=0", name="v", volume_capabilities=[cap],
     parameters={"replicas": "0"})
 bad(I, C, "CreateVolume", "replicas=x", name="v", volume_capabilities=[cap],
     parameters={"replicas": "x"})
-bad(I, C, "CreateVolume", "witness replicas", name="v", volume_capabilities=[cap],
-    parameters={"witness": "true"})
+bad(I, C, "CreateVolume", "witness=true needs replicas=2 or 4", name="v",
+    volume_capabilities=[cap], parameters={"witness": "true"})
+bad(I, C, "CreateVolume", "witness=maybe", name="v", volume_capabilities=[cap],
+    parameters={"witness": "maybe", "replicas": "2"})
 bad(I, C, "CreateVolume", "onNoQuorum=maybe", name="v", volume_capabilities=[cap],
     parameters={"onNoQuorum": "maybe"})
 bad("NOT_FOUND", C, "CreateVolume", "no volume x to clone", name="v",
