@@ -438,8 +438,7 @@ int create_new_volume(struct rpc_call *c, struct csi_plugin *pl, struct node_vie
         return -1;
     }
     struct node_view *wit = NULL;
-    if (p.witness &&
-        !(wit = place_witness(&pl->cluster, views, &p, chosen, n, why, sizeof(why)))) {
+    if (p.witness && !(wit = place_witness(&pl->cluster, views, &p, chosen, n, why, sizeof(why)))) {
         rpc_error(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "CreateVolume %s: %s", name, why);
         return -1;
     }
@@ -470,8 +469,7 @@ int create_new_volume(struct rpc_call *c, struct csi_plugin *pl, struct node_vie
         /* another CreateVolume of the same name may have won the race: answer as for a retry */
         if (r && strcmp(ctl_code(r), "exists") == 0) {
             vol_find(&pl->cluster, views, name, &v);
-            if (v.found && v.size == size && v.n_rep == p.replicas &&
-                v.has_witness == p.witness) {
+            if (v.found && v.size == size && v.n_rep == p.replicas && v.has_witness == p.witness) {
                 json_object_put(r);
                 *out = v;
                 return 0;

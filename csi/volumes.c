@@ -85,12 +85,11 @@ void vol_find(const struct cluster *c, struct node_view *views, const char *name
                 for (size_t k = 0; k < json_object_array_length(reps) && k < VOL_MAX_REPLICAS;
                      k++) {
                     struct json_object *m = json_object_array_get_idx(reps, k), *w;
-                    bool witness = json_object_object_get_ex(m, "witness", &w) &&
-                                   json_object_get_boolean(w);
+                    bool witness =
+                        json_object_object_get_ex(m, "witness", &w) && json_object_get_boolean(w);
                     if (witness && out->has_witness)
                         continue; /* tandem-csi makes at most one; a second is left alone */
-                    struct vol_replica *rp =
-                        witness ? &out->witness : &out->rep[out->n_rep++];
+                    struct vol_replica *rp = witness ? &out->witness : &out->rep[out->n_rep++];
                     out->has_witness |= witness;
                     snprintf(rp->node, sizeof(rp->node), "%s",
                              ctl_str(m, "node") ? ctl_str(m, "node") : "");

@@ -38,7 +38,7 @@ struct vol_info {
      * calls that remove a volume's metadata everywhere must reach it (vol_member()). */
     bool has_witness;
     struct vol_replica witness; /* role "witness" */
-    unsigned nodes_down; /* nodes of the file that did not answer */
+    unsigned nodes_down;        /* nodes of the file that did not answer */
 };
 
 /* The Tandem volume name for a CSI CreateVolume name: the name itself when Tandem accepts it

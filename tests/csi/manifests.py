@@ -81,6 +81,13 @@ v = c.call("Controller", "CreateVolume", name="pvc-from-example",
            volume_capabilities=[mount_cap()], parameters=sc["parameters"],
            capacity_range=pb.CapacityRange(required_bytes=16 << 20)).volume
 eq(["zone-n1", "zone-n2", "zone-n3"], zones_of(v), "the example StorageClass spreads over 3 zones")
+sc = one("StorageClass", "tandem-r2w")
+w = c.call("Controller", "CreateVolume", name="pvc-from-example-w",
+           volume_capabilities=[mount_cap()], parameters=sc["parameters"],
+           capacity_range=pb.CapacityRange(required_bytes=16 << 20)).volume
+eq(2, len(zones_of(w)), "the witness example: two data zones in the topology")
+eq(1, sum(tandemctl(n, "volume", "status", "pvc-from-example-w").get("role") == "witness"
+          for n in ("n1", "n2", "n3")), "the witness example: one witness")
 vsc = one("VolumeSnapshotClass", "tandem-s3")
 # the bucket is not reachable here: the same parameters with a file:// target
 params = dict(vsc["parameters"], target="file://%s/store" % T)
