@@ -374,6 +374,43 @@ ProtobufCMessage *create_snapshot(struct rpc_call *c, const ProtobufCMessage *ms
     return &resp->base;
 }
 
+/* The primary's snapshot.delete removes the other replicas' copies in the background (the
+ * notice is not acknowledged, repl/rsnap.c), so a ListSnapshots right after DeleteSnapshot could
+ * still find the snapshot on a secondary. DeleteSnapshot answers only once no data replica but
+ * the primary lists it, polling for at most SNAP_DELETE_WAIT_MS; past that it fails UNAVAILABLE
+ * so that the CO retries the (idempotent) delete. */
+#define SNAP_DELETE_WAIT_MS 15000
+
+static bool replicas_dropped(const struct vol_info *v, const struct vol_replica *primary,
+                             const struct snap_id *id)
+{
+    for (unsigned i = 0; i < v->n_rep; i++) {
+        const struct vol_replica *r = &v->rep[i];
+        if (r == primary || !r->view || !r->view->up || !r->present)
+            continue;
+        char err[256];
+        struct json_object *res =
+            snap_op(r->view->node, "snapshot.list", id->volume, NULL, NULL, err, sizeof(err));
+        bool listed = find_snap(res, id->snap) != NULL;
+        json_object_put(res);
+        if (listed)
+            return false;
+    }
+    return true;
+}
+
+static bool wait_replicas_dropped(const struct vol_info *v, const struct vol_replica *primary,
+                                  const struct snap_id *id)
+{
+    for (int waited = 0;; waited += 50) {
+        if (replicas_dropped(v, primary, id))
+            return true;
+        if (waited >= SNAP_DELETE_WAIT_MS)
+            return false;
+        usleep(50 * 1000);
+    }
+}
+
 ProtobufCMessage *delete_snapshot(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
 {
     const Csi__V1__DeleteSnapshotRequest *req = (const Csi__V1__DeleteSnapshotRequest *)msg;
@@ -409,14 +446,21 @@ ProtobufCMessage *delete_snapshot(struct rpc_call *c, const ProtobufCMessage *ms
     }
     struct json_object *res =
         snap_op(pr->view->node, "snapshot.delete", id.volume, id.snap, NULL, err, sizeof(err));
+    bool deleted = ctl_ok(res) || (res && strcmp(ctl_code(res), "not_found") == 0);
+    bool dropped = deleted && wait_replicas_dropped(&v, pr, &id);
     release_primary(c, pr, v.name, promoted);
     vol_unlock(v.name);
-    if (!ctl_ok(res) && !(res && strcmp(ctl_code(res), "not_found") == 0)) {
+    if (!deleted) {
         ProtobufCMessage *e = ctl_status(c, res, err, "snapshot.delete");
         json_object_put(res);
         return e;
     }
     json_object_put(res);
+    if (!dropped)
+        return rpc_error(c, GRPC_STATUS_UNAVAILABLE,
+                         "DeleteSnapshot: %s@%s is deleted on the primary but a replica still "
+                         "lists it after %d s; retry",
+                         id.volume, id.snap, SNAP_DELETE_WAIT_MS / 1000);
     return &resp->base;
 }
 
