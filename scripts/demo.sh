@@ -87,8 +87,15 @@ want=$(sha256sum <"$D/cache.raw" | cut -c1-64)
 
 step "Kill -9 the primary (node-1), promote node-2, read the data back there"
 kill -9 "${PIDS[1]}"
+# promotion needs a majority of votes, and a voter still connected to node-1 refuses its vote:
+# wait (bounded) until node-2 and node-3 both see node-1 gone
+C3=("$B/tandemctl" --control "$D/z3/control.sock")
+sees_n1_gone() {
+    "$@" volume status ci-cache --json | jq -e '.replicas[] | select(.node == "node-1") |
+        .connection != "Connected"' >/dev/null
+}
 for _ in $(seq 100); do
-    "${C2[@]}" volume status ci-cache --json | grep -q '"connection":"Disconnected"\|"connection": "Disconnected"' && break
+    sees_n1_gone "${C2[@]}" && sees_n1_gone "${C3[@]}" && break
     sleep 0.1
 done
 run "${C2[@]}" volume promote ci-cache --force
