@@ -78,10 +78,7 @@ struct json_object *expand_ctl(struct registry *reg, const struct ctl_node_info 
     }
     if (e->vol.repl)
         return repl_expand_ctl(info->repl, name, size);
-    struct json_object *res = json_reply_ok();
     if (size == cur)
-        return res;
-    json_object_put(res);
-    res = reactor_call_copy(info->rq, start, e, req, 30000);
-    return res ? res : json_reply_fail("internal", "timed out waiting for the daemon");
+        return json_reply_ok();
+    return reactor_call_copy(info->rq, start, e, req, 30000);
 }

@@ -127,8 +127,7 @@ static void start_create(struct reactor_job *job)
 static struct json_object *call_reactor(const struct ctl_node_info *info, reactor_job_fn fn,
                                         struct vol_entry *e, struct json_object *req)
 {
-    struct json_object *res = reactor_call_copy(info->rq, fn, e, req, CREATE_TIMEOUT_MS);
-    return res ? res : json_reply_fail("internal", "timed out waiting for the daemon");
+    return reactor_call_copy(info->rq, fn, e, req, CREATE_TIMEOUT_MS);
 }
 
 /* ---- jobs ---- */

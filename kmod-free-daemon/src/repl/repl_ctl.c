@@ -635,6 +635,5 @@ struct json_object *repl_ctl(struct repl_node *n, const char *op, struct json_ob
                         : strcmp(op, "volume.verify") == 0  ? job_verify
                         : strcmp(op, "volume.resolve") == 0 ? job_resolve
                                                             : job_role;
-    struct json_object *res = reactor_call_copy(n->q, fn, n, req, 10000);
-    return res ? res : json_reply_fail("internal", "timed out waiting for the daemon");
+    return reactor_call_copy(n->q, fn, n, req, 10000);
 }

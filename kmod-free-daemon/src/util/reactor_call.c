@@ -3,6 +3,8 @@
  * queued. */
 #include "util/reactor_call.h"
 
+#include "util/json_reply.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
@@ -107,11 +109,10 @@ struct json_object *reactor_call_copy(struct reactor_queue *q, reactor_job_fn st
                                       struct json_object *req, unsigned timeout_ms)
 {
     struct json_object *copy = NULL;
-    if (json_object_deep_copy(req, &copy, NULL) < 0) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    return reactor_call(q, start, arg, copy, timeout_ms);
+    if (json_object_deep_copy(req, &copy, NULL) < 0)
+        return json_reply_fail("internal", "out of memory");
+    struct json_object *res = reactor_call(q, start, arg, copy, timeout_ms);
+    return res ? res : json_reply_fail("internal", "timed out waiting for the daemon");
 }
 
 void reactor_call_finish(struct reactor_job *job, struct json_object *result)

@@ -51,8 +51,9 @@ void reactor_queue_destroy(struct reactor_queue *q);
 struct json_object *reactor_call(struct reactor_queue *q, reactor_job_fn start, void *arg,
                                  struct json_object *in, unsigned timeout_ms);
 /* Caller thread. Like reactor_call(), but the job gets a deep copy of req and the caller keeps
- * req. (Sharing req through json_object_get() lost a reference-count decrement when the control
- * thread and the reactor put it at the same moment: a leaked request object.) */
+ * req, and it always returns a control reply: a timeout or a failed copy becomes an "internal"
+ * failure reply. (Sharing req through json_object_get() lost a reference-count decrement when the
+ * control thread and the reactor put it at the same moment: a leaked request object.) */
 struct json_object *reactor_call_copy(struct reactor_queue *q, reactor_job_fn start, void *arg,
                                       struct json_object *req, unsigned timeout_ms);
 /* Reactor thread. Takes ownership of result. */
