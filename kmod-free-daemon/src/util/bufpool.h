@@ -10,7 +10,15 @@
  *  - Freed buffers are kept for reuse up to a per-class cap (about BUFPOOL_CLASS_SPARE_BYTES, at
  *    least 4 buffers) and a total of BUFPOOL_SPARE_BYTES; the pool grows from malloc only while
  *    it is cold.
- *  - bufpool_get() returns NULL on out-of-memory or an oversized request. */
+ *  - bufpool_get() returns NULL on out-of-memory or an oversized request.
+ *  - Physically contiguous where it pays: buffers from BUFPOOL_HUGE_MIN up to one huge page are
+ *    cut from transparent huge pages (an arena of at most BUFPOOL_ARENA_BYTES, kept until
+ *    bufpool_destroy), and larger ones are huge-page aligned and advised, so an O_DIRECT
+ *    request reaches the device as one segment per 2 MiB rather than one per 4 KiB page. (On a
+ *    virtio disk a 1 MiB read of 4 KiB pages is 256 descriptors, two requests of 512 KiB and
+ *    most of the ring; measured on this kind of machine: 0.6-0.8 GB/s with 4 KiB pages, 2.4-3.3
+ *    GB/s with huge pages, QD8.) Without THP, or once the arena is used up, buffers come from
+ *    malloc as before: only the speed differs. */
 #ifndef TANDEM_UTIL_BUFPOOL_H
 #define TANDEM_UTIL_BUFPOOL_H
 
@@ -30,13 +38,19 @@
 #define BUFPOOL_CLASS_SPARE_BYTES ((size_t)128 << 20)
 #define BUFPOOL_SPARE_BYTES       ((size_t)256 << 20)
 
+#define BUFPOOL_HUGE_PAGE   ((size_t)2 << 20)
+#define BUFPOOL_HUGE_MIN    ((size_t)64 << 10)
+#define BUFPOOL_ARENA_BYTES ((size_t)64 << 20) /* QD32 of 1 MiB requests, twice */
+
 struct bufpool_free;
 
 struct bufpool {
     struct bufpool_free *free[BUFPOOL_CLASSES];
-    unsigned n_free[BUFPOOL_CLASSES];
-    size_t spare_bytes;   /* bytes held in the free lists */
-    unsigned long allocs; /* buffers taken from malloc: a test can see the pool working */
+    unsigned n_free[BUFPOOL_CLASSES]; /* malloc'd spares (arena buffers are not counted) */
+    size_t spare_bytes;               /* bytes of malloc'd spares in the free lists */
+    unsigned long allocs;             /* buffers made (malloc'd or cut from the arena) */
+    char *arena;                      /* huge-page arena, or NULL if it could not be mapped */
+    size_t arena_used;                /* bytes of it cut into buffers so far */
 };
 
 void bufpool_init(struct bufpool *p);
