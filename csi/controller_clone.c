@@ -1,7 +1,8 @@
 /* CreateVolume with a volume content source: cloning (csi/README.md, "Cloning").
  *
  * A clone is the source's image at one write boundary, as a crash would have left it:
- *  1. a temporary snapshot is cut on the source's primary (tandemd's snapshot.create: every
+ *  1. a temporary snapshot (clone_snap_name(): "clone-NAME", a name no CO snapshot can get and
+ *     ListSnapshots hides) is cut on the source's primary (tandemd's snapshot.create: every
  *     replica of the source cuts at the same write; writes go on, copy-before-write keeps the
  *     image);
  *  2. the clone is placed and created like any new volume (topology, zones, free space);
@@ -177,8 +178,6 @@ int create_from_volume(struct rpc_call *c, struct csi_plugin *pl, struct node_vi
     }
     if (!req_b)
         size = x.src.size; /* no size asked for: the source's */
-    char tmp[VOL_NAME_MAX + 8];
-    snprintf(tmp, sizeof(tmp), "clone-%s", name);
-    vol_name_for(tmp, x.snap);
+    clone_snap_name(name, x.snap);
     return create_filled(c, pl, views, req, name, size, p, out, sid, clone_fill, &x);
 }

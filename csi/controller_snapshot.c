@@ -276,7 +276,7 @@ ProtobufCMessage *create_snapshot(struct rpc_call *c, const ProtobufCMessage *ms
     if (parse_snap_params(c, req, &p) < 0)
         return NULL;
     char snap[VOL_NAME_MAX + 1];
-    vol_name_for(req->name, snap);
+    snap_name_for(req->name, snap); /* never a clone's temporary name */
     struct node_view *views = cluster_probe(&pl->cluster, &c->arena);
     struct vol_info v;
     vol_find(&pl->cluster, views, req->source_volume_id, &v);
@@ -519,7 +519,8 @@ ProtobufCMessage *list_snapshots(struct rpc_call *c, const ProtobufCMessage *msg
                 for (size_t s = 0; s < json_object_array_length(sarr); s++) {
                     struct json_object *so = json_object_array_get_idx(sarr, s);
                     const char *sn = ctl_str(so, "name");
-                    if (!sn || (by_id && strcmp(sn, want.snap) != 0))
+                    /* a clone's temporary snapshot is no snapshot of the CO's */
+                    if (!sn || clone_snap(sn) || (by_id && strcmp(sn, want.snap) != 0))
                         continue;
                     /* the id names the ship target; without an id, the target a replica
                      * shipped (or ships) it to, if any */

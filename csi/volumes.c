@@ -22,18 +22,43 @@ bool vol_name_valid(const char *name)
     return true;
 }
 
-void vol_name_for(const char *csi_name, char out[VOL_NAME_MAX + 1])
+/* prefix + the first 20 bytes of name's SHA-256 in hex */
+static void hashed_name(const char *prefix, const char *name, char out[VOL_NAME_MAX + 1])
 {
-    if (vol_name_valid(csi_name) && strncmp(csi_name, "csi-", 4) != 0) {
-        snprintf(out, VOL_NAME_MAX + 1, "%s", csi_name);
-        return;
-    }
-    /* "csi-" names are reserved for hashes, so a CO name can never collide with one */
     unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)csi_name, strlen(csi_name), md);
-    int len = snprintf(out, VOL_NAME_MAX + 1, "csi-");
+    SHA256((const unsigned char *)name, strlen(name), md);
+    int len = snprintf(out, VOL_NAME_MAX + 1, "%s", prefix);
     for (int i = 0; i < 20; i++)
         len += snprintf(out + len, (size_t)(VOL_NAME_MAX + 1 - len), "%02x", md[i]);
+}
+
+void vol_name_for(const char *csi_name, char out[VOL_NAME_MAX + 1])
+{
+    /* "csi-" names are reserved for hashes, so a CO name can never collide with one */
+    if (vol_name_valid(csi_name) && strncmp(csi_name, "csi-", 4) != 0)
+        snprintf(out, VOL_NAME_MAX + 1, "%s", csi_name);
+    else
+        hashed_name("csi-", csi_name, out);
+}
+
+void snap_name_for(const char *csi_name, char out[VOL_NAME_MAX + 1])
+{
+    vol_name_for(csi_name, out);
+    if (clone_snap(out))
+        hashed_name("csi-", csi_name, out);
+}
+
+void clone_snap_name(const char *clone, char out[VOL_NAME_MAX + 1])
+{
+    if (strlen(CLONE_SNAP_PREFIX) + strlen(clone) <= VOL_NAME_MAX)
+        snprintf(out, VOL_NAME_MAX + 1, CLONE_SNAP_PREFIX "%s", clone);
+    else
+        hashed_name(CLONE_SNAP_PREFIX "-", clone, out);
+}
+
+bool clone_snap(const char *snap)
+{
+    return strncmp(snap, CLONE_SNAP_PREFIX, strlen(CLONE_SNAP_PREFIX)) == 0;
 }
 
 struct json_object *vol_op(const struct cluster_node *n, const char *op, const char *name,

@@ -47,6 +47,20 @@ struct vol_info {
 void vol_name_for(const char *csi_name, char out[VOL_NAME_MAX + 1]);
 bool vol_name_valid(const char *name);
 
+/* The temporary snapshot that a clone into volume `clone` cuts on its source
+ * (controller_clone.c): "clone-" + clone when that fits in a name, else "clone--" + 40 hex digits
+ * of clone's SHA-256 (a volume name never starts with '-', so the two forms cannot meet). Every
+ * snapshot name starting with CLONE_SNAP_PREFIX is such a temporary (clone_snap()): ListSnapshots
+ * hides them, and snap_name_for() never gives a CO's snapshot such a name. */
+#define CLONE_SNAP_PREFIX "clone-"
+void clone_snap_name(const char *clone, char out[VOL_NAME_MAX + 1]);
+bool clone_snap(const char *snap);
+
+/* The Tandem snapshot name for a CSI CreateSnapshot name: as vol_name_for(), except that a name
+ * starting with CLONE_SNAP_PREFIX is hashed too ("csi-" + hex), so that a CO's snapshot never
+ * takes (or is taken for) a clone's temporary one. */
+void snap_name_for(const char *csi_name, char out[VOL_NAME_MAX + 1]);
+
 /* Looks the volume up on every node in views (probed by the caller). */
 void vol_find(const struct cluster *c, struct node_view *views, const char *name,
               struct vol_info *out);
