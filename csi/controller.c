@@ -406,21 +406,22 @@ static ProtobufCMessage *create_volume_named(struct rpc_call *c, struct csi_plug
                              "CreateVolume: volume %s exists with %u replicas%s, not %u%s", name,
                              v.n_rep, v.has_witness ? " and a witness" : "", p.replicas,
                              p.witness ? " and a witness" : "");
+        if (source_record_check(c, pl, name, src) < 0)
+            return NULL;
         rpc_note(c, "exists already");
         return create_response(c, &v, &p, src);
     }
-    if (src) {
-        int rc = src->type_case == CSI__V1__VOLUME_CONTENT_SOURCE__TYPE_VOLUME
-                     ? create_from_volume(c, pl, views, req, name, size, &p, &v)
-                     : create_from_snapshot(c, pl, views, req, name, size, &p, &v);
-        if (rc < 0)
-            return NULL;
-        return create_response(c, &v, &p, src);
-    }
-
-    if (create_new_volume(c, pl, views, req, name, size, &p, &v) < 0)
+    if (source_record_save(c, pl, name, src) < 0)
         return NULL;
-    return create_response(c, &v, &p, NULL);
+    int rc = !src ? create_new_volume(c, pl, views, req, name, size, &p, &v)
+             : src->type_case == CSI__V1__VOLUME_CONTENT_SOURCE__TYPE_VOLUME
+                 ? create_from_volume(c, pl, views, req, name, size, &p, &v)
+                 : create_from_snapshot(c, pl, views, req, name, size, &p, &v);
+    if (rc < 0) {
+        source_record_drop(pl, name);
+        return NULL;
+    }
+    return create_response(c, &v, &p, src);
 }
 
 int create_new_volume(struct rpc_call *c, struct csi_plugin *pl, struct node_view *views,
@@ -518,6 +519,7 @@ static ProtobufCMessage *delete_volume(struct rpc_call *c, const ProtobufCMessag
     Csi__V1__DeleteVolumeResponse *resp = arena_new(&c->arena, Csi__V1__DeleteVolumeResponse);
     csi__v1__delete_volume_response__init(resp);
     if (!v.found) {
+        source_record_drop(pl, req->volume_id);
         rpc_note(c, "no such volume (already deleted)");
         return &resp->base;
     }
@@ -551,6 +553,7 @@ static ProtobufCMessage *delete_volume(struct rpc_call *c, const ProtobufCMessag
         json_object_put(r);
     }
     publish_records_drop(pl, v.name);
+    source_record_drop(pl, v.name);
     rpc_note(c, "deleted %u replicas%s", v.n_rep, v.has_witness ? " and the witness" : "");
     return &resp->base;
 }

@@ -25,6 +25,16 @@ struct vol_replica *acquire_primary(struct rpc_call *c, struct vol_info *v, cons
                                     bool *promoted);
 void release_primary(struct rpc_call *c, struct vol_replica *r, const char *name, bool promoted);
 
+/* The content source volume vol was created from, kept by the controller (controller_source.c:
+ * a cache in the state dir, as the publish records are). save: before the create (0, or -1 with
+ * the call's status set); drop: when the create failed and at DeleteVolume; check: 0 when src
+ * is the recorded one (or there is no record), else -1 with ALREADY_EXISTS set. */
+int source_record_save(struct rpc_call *c, const struct csi_plugin *pl, const char *vol,
+                       const Csi__V1__VolumeContentSource *src);
+void source_record_drop(const struct csi_plugin *pl, const char *vol);
+int source_record_check(struct rpc_call *c, const struct csi_plugin *pl, const char *vol,
+                        const Csi__V1__VolumeContentSource *src);
+
 /* Forgets what publishes of vol were asked for (controller_publish.c), at DeleteVolume. */
 void publish_records_drop(const struct csi_plugin *pl, const char *vol);
 
