@@ -13,13 +13,13 @@
 #include "controller.h"
 
 #include "ctl_client.h"
+#include "state_record.h"
+#include "util/log.h"
 
-#include <dirent.h>
-#include <limits.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define ROLE_RETRIES 100 /* x 100 ms */
 
@@ -286,14 +286,12 @@ static ProtobufCMessage *unpublish_locked(struct rpc_call *c, const ProtobufCMes
 /* What a publish was asked for, kept in STATE_DIR/published-VOLUME@NODE: the spec wants a
  * second publish of a volume to the same node with another capability or readonly flag to be
  * ALREADY_EXISTS, and neither the roles nor the daemons remember those. A cache for that check
- * only, not the truth: lost (a new controller pod), the next publish is simply accepted. */
-static bool publish_record_path(const struct csi_plugin *pl, const char *vol, const char *node,
+ * only, not the truth: lost (a new controller pod), the next publish is simply accepted.
+ * Kept with state_record.h. */
+static bool publish_record_name(const struct csi_plugin *pl, const char *vol, const char *node,
                                 char *out, size_t len)
 {
-    if (!pl->state_dir || !pl->state_dir[0] || strchr(vol, '/') || strchr(node, '/') || !vol[0] ||
-        !node[0])
-        return false;
-    return (size_t)snprintf(out, len, "%s/published-%s@%s", pl->state_dir, vol, node) < len;
+    return state_record_name(pl, out, len, "published", vol, node);
 }
 
 static void publish_attrs(const Csi__V1__ControllerPublishVolumeRequest *req, char *out, size_t len)
@@ -306,16 +304,9 @@ static void publish_attrs(const Csi__V1__ControllerPublishVolumeRequest *req, ch
 
 void publish_records_drop(const struct csi_plugin *pl, const char *vol)
 {
-    DIR *d = pl->state_dir ? opendir(pl->state_dir) : NULL;
-    if (!d)
-        return;
-    char prefix[128], path[PATH_MAX];
-    int n = snprintf(prefix, sizeof(prefix), "published-%s@", vol);
-    for (struct dirent *e; (e = readdir(d));)
-        if (strncmp(e->d_name, prefix, (size_t)n) == 0 &&
-            (size_t)snprintf(path, sizeof(path), "%s/%s", pl->state_dir, e->d_name) < sizeof(path))
-            unlink(path);
-    closedir(d);
+    char prefix[STATE_RECORD_NAME_MAX];
+    if (state_record_name(pl, prefix, sizeof(prefix) - 1, "published", vol, NULL)) /* room for @ */
+        state_record_drop_prefix(pl, strcat(prefix, "@"));
 }
 
 ProtobufCMessage *controller_publish(struct rpc_call *c, const ProtobufCMessage *msg, void *ctx)
@@ -324,17 +315,12 @@ ProtobufCMessage *controller_publish(struct rpc_call *c, const ProtobufCMessage 
         (const Csi__V1__ControllerPublishVolumeRequest *)msg;
     const struct csi_plugin *pl = *(struct csi_plugin **)ctx;
     const char *vol = req->volume_id;
-    char path[PATH_MAX], want[96], had[96] = "";
-    bool rec = publish_record_path(pl, vol, req->node_id, path, sizeof(path));
+    char name[STATE_RECORD_NAME_MAX], want[96], had[96] = "";
+    bool rec = publish_record_name(pl, vol, req->node_id, name, sizeof(name));
     publish_attrs(req, want, sizeof(want));
     vol_lock(vol);
-    FILE *f = rec ? fopen(path, "re") : NULL;
-    if (f) {
-        if (!fgets(had, sizeof(had), f))
-            had[0] = '\0';
-        had[strcspn(had, "\n")] = '\0';
-        fclose(f);
-    }
+    if (rec && !state_record_read(pl, name, had, sizeof(had)))
+        had[0] = '\0';
     ProtobufCMessage *r;
     if (had[0] && strcmp(had, want) != 0) {
         r = rpc_error(c, GRPC_STATUS_ALREADY_EXISTS,
@@ -342,10 +328,11 @@ ProtobufCMessage *controller_publish(struct rpc_call *c, const ProtobufCMessage 
                       req->node_id, had, want);
     } else {
         r = publish_locked(c, msg, ctx);
-        if (r && rec && !had[0] && (f = fopen(path, "we"))) {
-            fprintf(f, "%s\n", want);
-            fclose(f);
-        }
+        if (r && rec && !had[0] && state_record_write(pl, name, want) < 0)
+            log_warn("csi",
+                     "cannot record the publish of %s to %s in %s: %s (a conflicting "
+                     "re-publish will not be caught)",
+                     vol, req->node_id, pl->state_dir, strerror(errno));
     }
     vol_unlock(vol);
     return r;
@@ -356,11 +343,12 @@ ProtobufCMessage *controller_unpublish(struct rpc_call *c, const ProtobufCMessag
     const Csi__V1__ControllerUnpublishVolumeRequest *req =
         (const Csi__V1__ControllerUnpublishVolumeRequest *)msg;
     const char *vol = req->volume_id;
-    char path[PATH_MAX];
+    const struct csi_plugin *pl = *(struct csi_plugin **)ctx;
+    char name[STATE_RECORD_NAME_MAX];
     vol_lock(vol);
     ProtobufCMessage *r = unpublish_locked(c, msg, ctx);
-    if (r && publish_record_path(*(struct csi_plugin **)ctx, vol, req->node_id, path, sizeof(path)))
-        unlink(path);
+    if (r && publish_record_name(pl, vol, req->node_id, name, sizeof(name)))
+        state_record_drop(pl, name);
     vol_unlock(vol);
     return r;
 }

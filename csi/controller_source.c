@@ -4,25 +4,22 @@
  * for it (size, replicas and witness, the other facts checked, come from the daemons).
  *
  * Kept in STATE_DIR/source-VOLUME, one text: "none", "snapshot ID" or "volume ID", written
- * before the volume is created (a crash after the create leaves the record, not a volume without
- * one), removed when the create fails and at DeleteVolume. Like the publish records it is a
- * cache for this check only: a volume without a record (made before there were records, or the
- * controller pod's state dir was lost) is taken to match any source. */
+ * (atomically, state_record.h) before the volume is created (a crash after the create leaves the
+ * record, not a volume without one), removed when the create fails and at DeleteVolume. Like the
+ * publish records it is a cache for this check only: a volume without a record (made before there
+ * were records, or the controller pod's state dir was lost) is taken to match any source. */
 #include "controller.h"
+#include "state_record.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #define SOURCE_DESC_MAX 2048
 
-static bool record_path(const struct csi_plugin *pl, const char *vol, char *out, size_t len)
+static bool record_name(const struct csi_plugin *pl, const char *vol, char *out, size_t len)
 {
-    if (!pl->state_dir || !pl->state_dir[0] || !vol[0] || strchr(vol, '/'))
-        return false;
-    return (size_t)snprintf(out, len, "%s/source-%s", pl->state_dir, vol) < len;
+    return state_record_name(pl, out, len, "source", vol, NULL);
 }
 
 /* "none", "snapshot ID" or "volume ID"; false if the id does not fit. */
@@ -46,8 +43,8 @@ static const char *shown(const char *desc)
 int source_record_save(struct rpc_call *c, const struct csi_plugin *pl, const char *vol,
                        const Csi__V1__VolumeContentSource *src)
 {
-    char path[PATH_MAX], want[SOURCE_DESC_MAX];
-    if (!record_path(pl, vol, path, sizeof(path)))
+    char name[STATE_RECORD_NAME_MAX], want[SOURCE_DESC_MAX];
+    if (!record_name(pl, vol, name, sizeof(name)))
         return 0; /* no state dir: no check */
     if (!describe(src, want, sizeof(want))) {
         rpc_error(c, GRPC_STATUS_INVALID_ARGUMENT,
@@ -55,12 +52,9 @@ int source_record_save(struct rpc_call *c, const struct csi_plugin *pl, const ch
                   SOURCE_DESC_MAX - 16);
         return -1;
     }
-    FILE *f = fopen(path, "we");
-    if (!f || fputs(want, f) < 0 || fclose(f) != 0) {
-        int e = errno;
-        if (f)
-            unlink(path);
-        rpc_error(c, GRPC_STATUS_INTERNAL, "cannot write %s: %s", path, strerror(e));
+    if (state_record_write(pl, name, want) < 0) {
+        rpc_error(c, GRPC_STATUS_INTERNAL, "cannot write %s/%s: %s", pl->state_dir, name,
+                  strerror(errno));
         return -1;
     }
     return 0;
@@ -68,21 +62,17 @@ int source_record_save(struct rpc_call *c, const struct csi_plugin *pl, const ch
 
 void source_record_drop(const struct csi_plugin *pl, const char *vol)
 {
-    char path[PATH_MAX];
-    if (record_path(pl, vol, path, sizeof(path)))
-        unlink(path);
+    char name[STATE_RECORD_NAME_MAX];
+    if (record_name(pl, vol, name, sizeof(name)))
+        state_record_drop(pl, name);
 }
 
 int source_record_check(struct rpc_call *c, const struct csi_plugin *pl, const char *vol,
                         const Csi__V1__VolumeContentSource *src)
 {
-    char path[PATH_MAX], want[SOURCE_DESC_MAX], had[SOURCE_DESC_MAX + 1];
-    FILE *f = record_path(pl, vol, path, sizeof(path)) ? fopen(path, "re") : NULL;
-    if (!f)
+    char name[STATE_RECORD_NAME_MAX], want[SOURCE_DESC_MAX], had[SOURCE_DESC_MAX + 1];
+    if (!record_name(pl, vol, name, sizeof(name)) || !state_record_read(pl, name, had, sizeof(had)))
         return 0; /* no record: nothing to hold the request against */
-    size_t n = fread(had, 1, sizeof(had) - 1, f);
-    fclose(f);
-    had[n] = '\0';
     if (!describe(src, want, sizeof(want)) || strcmp(had, want) != 0) {
         rpc_error(c, GRPC_STATUS_ALREADY_EXISTS,
                   "CreateVolume: volume %s exists, created from %s, not from %s", vol, shown(had),

@@ -28,7 +28,7 @@ struct csi_plugin {
     const char *node_id;
     const char *zone;           /* node mode: reported in NodeGetInfo ("" = ask tandemd) */
     const char *tandem_control; /* node mode: the local tandemd's control socket */
-    const char *state_dir;      /* node mode: where attachments are recorded and FUSE mounts live */
+    const char *state_dir;      /* node: attachments and FUSE mounts; controller: state_record.h */
     const char *attach_mode;    /* node mode: "auto", "nbd" or "fuse" (csi/attach.h) */
     struct cluster cluster;     /* controller mode */
 };
